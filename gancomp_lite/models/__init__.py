@@ -1,0 +1,1 @@
+"""Generators, discriminators and the identity network, each reading like its paper's layer table."""
