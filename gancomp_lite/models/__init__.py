@@ -1,1 +1,4 @@
-"""Generators, discriminators and the identity network, each reading like its paper's layer table."""
+"""Generator families, discriminators and the identity network.
+
+One way to build any of them: ``gancomp_lite.models.registry.build(arch, config, size)``.
+"""

@@ -1,1 +1,1 @@
-"""Building blocks shared by the models: plain and elastic layers."""
+"""Building blocks: elastic (width-sliceable) layers and the blocks made of them."""
