@@ -77,3 +77,6 @@ def patch_boxes(landmarks: "list[tuple[float, float]]", size: int) -> dict[str, 
         left = min(max(round(cx - w / 2), 0), size - w)
         boxes[part] = (top, left, h, w)
     return boxes
+
+# Multi-PIE's two elevated cameras: real folders, but outside the 13-pose protocol (skipped quietly).
+EXCLUDED_CAMERAS: tuple[str, ...] = ("08_1", "19_1")
