@@ -62,7 +62,7 @@ def prepare_image(path: Path, points, size: int, align: bool) -> tuple[np.ndarra
         if side != size:
             image = image.resize((size, size), Image.Resampling.BILINEAR)
         pts = (pts - [left, top]) * (size / side)
-    return np.asarray(image, dtype=np.uint8), pts
+    return np.array(image, dtype=np.uint8), pts
 
 
 def mirror_points(pts: np.ndarray, size: int) -> np.ndarray:
