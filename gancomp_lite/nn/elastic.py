@@ -101,12 +101,13 @@ class ElasticMixin:
             self._index_cache[key] = torch.cat(ranges)
         return self._index_cache[key]
 
-    def _check_input(self, x: torch.Tensor) -> None:
+    def _check_input(self, x: torch.Tensor, dim: int = 1) -> None:
         expected = self.in_width()
-        if x.shape[1] != expected:
+        if x.dim() <= max(dim, -dim - 1) or x.shape[dim] != expected:
             names = [group or str(width) for group, width in self.in_parts]
             raise ChannelError(
-                f"{type(self).__name__} expects {expected} input channels (layout {names}) but got {x.shape[1]}"
+                f"{type(self).__name__} expects {expected} input channels on dim {dim} (layout {names}) "
+                f"but got a tensor of shape {tuple(x.shape)}"
             )
 
 
@@ -149,13 +150,22 @@ class ElasticConv2d(nn.Conv2d, ElasticMixin):
 
 
 class ElasticConvTranspose2d(nn.ConvTranspose2d, ElasticMixin):
-    """Transposed conv (upsampling) over channel groups; weight layout is (in, out, k, k)."""
+    """Transposed conv (upsampling) over channel groups; weight layout is (in, out, k, k).
+
+    ``depthwise=True`` upsamples each channel on its own (groups = channels, weight (C, 1, k, k)),
+    the first half of a separable upsampling layer.
+    """
 
     def __init__(self, in_layout: Layout, out_layout: Layout, full: Config, kernel_size: int,
-                 stride: int = 2, padding: int = 1, output_padding: int = 1, bias: bool = True) -> None:
-        cin = sum(w for _, w in _parts(in_layout, full))
-        cout = sum(w for _, w in _parts(out_layout, full))
-        super().__init__(cin, cout, kernel_size, stride, padding, output_padding, bias=bias)
+                 stride: int = 2, padding: int = 1, output_padding: int = 1, bias: bool = True,
+                 depthwise: bool = False) -> None:
+        in_parts, out_parts = _parts(in_layout, full), _parts(out_layout, full)
+        cin, cout = sum(w for _, w in in_parts), sum(w for _, w in out_parts)
+        if depthwise and in_parts != out_parts:
+            raise ChannelError(f"a depthwise transposed conv keeps its layout, got {in_layout} -> {out_layout}")
+        super().__init__(cin, cout, kernel_size, stride, padding, output_padding, bias=bias,
+                         groups=cin if depthwise else 1)
+        self.depthwise = depthwise
         self._init_layout(in_layout, out_layout, full)
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
@@ -163,10 +173,13 @@ class ElasticConvTranspose2d(nn.ConvTranspose2d, ElasticMixin):
             return super().forward(x, output_size)
         self._check_input(x)
         out_index = self._index(self.out_parts, self.active, x.device)
-        weight = _take(_take(self.weight, 0, self._index(self.in_parts, self.active, x.device)), 1, out_index)
+        weight = _take(self.weight, 0, self._index(self.in_parts, self.active, x.device))
+        if not self.depthwise:
+            weight = _take(weight, 1, out_index)
         bias = None if self.bias is None else _take(self.bias, 0, out_index)
+        groups = x.shape[1] if self.depthwise else 1
         return F.conv_transpose2d(x, weight, bias, self.stride, self.padding, self.output_padding,
-                                  1, self.dilation)
+                                  groups, self.dilation)
 
 
 class ElasticLinear(nn.Linear, ElasticMixin):
@@ -181,7 +194,7 @@ class ElasticLinear(nn.Linear, ElasticMixin):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.active is None:
             return super().forward(x)
-        self._check_input(x)
+        self._check_input(x, dim=-1)
         out_index = self._index(self.out_parts, self.active, x.device)
         weight = _take(_take(self.weight, 0, out_index), 1, self._index(self.in_parts, self.active, x.device))
         bias = None if self.bias is None else _take(self.bias, 0, out_index)
@@ -201,15 +214,19 @@ class ElasticBatchNorm2d(nn.BatchNorm2d, ElasticMixin):
         self._check_input(x)
         index = self._index(self.in_parts, self.active, x.device)
         training = self.training or self.running_mean is None
-        mean, var = _take(self.running_mean, 0, index), _take(self.running_var, 0, index)
-        out = F.batch_norm(x, mean, var, _take(self.weight, 0, index), _take(self.bias, 0, index),
-                           training, self.momentum if self.momentum is not None else 0.1, self.eps)
-        if training and not isinstance(index, slice):   # index_select copied the stats: write them back
-            with torch.no_grad():
+        factor = 0.0
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            factor = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        mean = None if self.running_mean is None else _take(self.running_mean, 0, index)
+        var = None if self.running_var is None else _take(self.running_var, 0, index)
+        weight = None if self.weight is None else _take(self.weight, 0, index)
+        bias = None if self.bias is None else _take(self.bias, 0, index)
+        out = F.batch_norm(x, mean, var, weight, bias, training, factor, self.eps)
+        if self.training and mean is not None and not isinstance(index, slice):
+            with torch.no_grad():   # index_select copied the stats: write the updated ones back
                 self.running_mean[index] = mean
                 self.running_var[index] = var
-        if training:
-            self.num_batches_tracked.add_(1)
         return out
 
 
@@ -275,10 +292,14 @@ def extract(supernet: nn.Module, subnet: nn.Module, config: Config) -> nn.Module
             out_i = source._index(source.out_parts, config, dev)
             in_i = source._index(source.in_parts, config, dev)
             if isinstance(source, ElasticConvTranspose2d) and pname == "weight":
-                order = [in_i, out_i]
+                order = [in_i] if source.depthwise else [in_i, out_i]
             elif pname == "weight" and tensor.dim() > 1 and not getattr(source, "depthwise", False):
                 order = [out_i, in_i]
             else:
                 order = [out_i]
-            _copy_slice(src, tensor, order)
+            try:
+                _copy_slice(src, tensor, order)
+            except ChannelError as err:
+                raise ChannelError(f"layer {name!r} {pname}: {err} (is `config` in real channel widths "
+                                   f"and was the subnet built at it?)") from err
     return subnet
