@@ -1,0 +1,318 @@
+"""The evaluation protocol of frontalization papers, and `gancomp-lite eval`.
+
+- Rank-1 identification per |yaw|: gallery = one frontal image per test identity (neutral
+  illumination); probes = every non-frontal test image, frontalized by the generator, and the raw
+  profiles as the baseline row. Features come from the frozen identity network (Light-CNN),
+  matching is by cosine similarity, and +yaw and -yaw are merged into one |yaw| column
+  (FFWM-style, as TP-GAN's Table 1 reports).
+- Pixel metrics against the ground-truth frontal: L1, PSNR, SSIM (torchmetrics), on images mapped
+  to [0, 1].
+- ID-FID: the Frechet distance between Gaussian fits of identity-network features of the
+  generated images and of the real frontal images. It is NOT Inception-FID (no Inception network
+  is involved) and its values are not comparable with published FIDs.
+
+Results are plain dicts with string keys, so `json.loads(json.dumps(result)) == result`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+from tqdm.auto import tqdm
+
+from data_tools.protocol import NEUTRAL_ILLUMINATION
+from gancomp_lite.models.lightcnn import to_identity_input
+
+ID_FID_NOTE = "ID-FID = Frechet distance in the identity network's feature space, NOT Inception-FID"
+Frontalizer = Callable[[dict[str, Any]], torch.Tensor]
+
+
+# ------------------------------------------------------------------ metrics on features
+def _sqrtm_psd(mat: torch.Tensor) -> torch.Tensor:
+    """Square root of a symmetric positive semi-definite matrix via its eigendecomposition."""
+    values, vectors = torch.linalg.eigh((mat + mat.T) / 2)
+    return (vectors * values.clamp(min=0).sqrt()) @ vectors.T
+
+
+def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """Frechet distance between Gaussian fits of two feature sets (N, D), in float64.
+
+    d = |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1^1/2 S2 S1^1/2)^1/2); the inner matrix is
+    symmetric PSD, so only symmetric square roots are needed (stable even when N < D and the
+    covariances are singular).
+    """
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise ValueError(f"frechet_distance needs two (N, D) feature sets with the same D, got "
+                         f"{tuple(real.shape)} and {tuple(fake.shape)}")
+    if len(real) < 2 or len(fake) < 2:
+        raise ValueError(f"frechet_distance needs at least 2 samples per set, got {len(real)} and {len(fake)}")
+    real, fake = real.double(), fake.double()
+    mu1, mu2 = real.mean(0), fake.mean(0)
+    s1, s2 = torch.cov(real.T).reshape(real.shape[1], -1), torch.cov(fake.T).reshape(fake.shape[1], -1)
+    root1 = _sqrtm_psd(s1)
+    cross = _sqrtm_psd(root1 @ s2 @ root1).trace()
+    distance = (mu1 - mu2).square().sum() + s1.trace() + s2.trace() - 2 * cross
+    return max(distance.item(), 0.0)
+
+
+def rank1_by_yaw(probe_features: torch.Tensor, probe_identities: torch.Tensor, probe_yaws: torch.Tensor,
+                 gallery_features: torch.Tensor, gallery_identities: torch.Tensor) -> dict[str, float]:
+    """Rank-1 accuracy per |yaw| (keys "15", "30", ...; +yaw and -yaw merged) and their "mean".
+
+    Each probe is matched to the gallery entry of highest cosine similarity; it is correct when
+    that entry's identity is the probe's.
+    """
+    if len(probe_features) == 0:
+        raise ValueError("rank-1 needs at least one probe (a non-frontal image)")
+    sim = F.normalize(probe_features.double(), dim=1) @ F.normalize(gallery_features.double(), dim=1).T
+    correct = gallery_identities[sim.argmax(dim=1)] == probe_identities
+    buckets = probe_yaws.abs()
+    result = {str(int(b)): correct[buckets == b].double().mean().item() for b in buckets.unique().sort().values}
+    result["mean"] = sum(result.values()) / len(result)
+    return result
+
+
+def _pixel_scores(output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-image L1, PSNR and SSIM of [-1, 1] images, measured in [0, 1]."""
+    out, tgt = ((output + 1) / 2).clamp(0, 1), ((target + 1) / 2).clamp(0, 1)
+    return {
+        "l1": (out - tgt).abs().mean(dim=(1, 2, 3)),
+        "psnr": peak_signal_noise_ratio(out, tgt, data_range=1.0, reduction="none", dim=(1, 2, 3)),
+        "ssim": structural_similarity_index_measure(out, tgt, data_range=1.0, reduction="none"),
+    }
+
+
+# ------------------------------------------------------------------ the protocol
+def _frontalize(generator: nn.Module | Frontalizer, batch: dict[str, Any]) -> torch.Tensor:
+    """A module with a `frontalize(batch)` method gets the whole batch; other modules get the profiles."""
+    if isinstance(generator, nn.Module):
+        method = getattr(generator, "frontalize", None)
+        return method(batch) if callable(method) else generator(batch["profile"])
+    return generator(batch)
+
+
+def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+class _Collector:
+    """Features and per-image scores of one probe kind (raw profiles or generator outputs)."""
+
+    def __init__(self) -> None:
+        self.features: list[torch.Tensor] = []
+        self.scores: dict[str, list[torch.Tensor]] = {"l1": [], "psnr": [], "ssim": []}
+
+    def add(self, features: torch.Tensor, images: torch.Tensor, frontal: torch.Tensor) -> None:
+        self.features.append(features.cpu())
+        for name, values in _pixel_scores(images, frontal).items():
+            self.scores[name].append(values.cpu())
+
+    def summary(self, real_features: torch.Tensor) -> dict[str, float]:
+        scores = {name: torch.cat(values).double().mean().item() for name, values in self.scores.items()}
+        return {**scores, "id_fid": frechet_distance(real_features, torch.cat(self.features))}
+
+
+@torch.no_grad()
+def evaluate(
+    dataset: Dataset,
+    identity_net: nn.Module,
+    generator: nn.Module | Frontalizer | None = None,
+    *,
+    gallery: Dataset | None = None,
+    gallery_illumination: str = NEUTRAL_ILLUMINATION,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the protocol on a test set; return rank-1 per |yaw|, L1/PSNR/SSIM and ID-FID.
+
+    dataset: samples are dicts with "profile" and "frontal" (3 x S x S in [-1, 1]), "yaw"
+        (degrees), "identity" (int) and "illumination"; samples at yaw 0 are not probes.
+    identity_net: `forward(gray) -> (logits, feature)` with an `input_size` attribute (LightCNN).
+    generator: a module (called on the profiles, or its `frontalize(batch)` if it has one) or a
+        callable taking the collated batch dict; it must return images shaped like "frontal".
+        None evaluates the raw profiles only (the baseline row).
+    gallery: samples whose "frontal" is the gallery image of their identity (e.g. a FaceDataset of
+        `data_tools.dataset.gallery_records`, sharing the test set's identity list); by default
+        the first sample of each identity whose "illumination" is `gallery_illumination`, taking
+        a sample's frontal to share its illumination.
+
+    Keys: "rank1_raw" (raw profiles as probes), "raw" (their l1/psnr/ssim/id_fid); with a
+    generator also "rank1", "l1", "psnr", "ssim", "id_fid". Rank-1 dicts are keyed by |yaw|
+    as strings plus "mean" (the mean over |yaw| columns).
+    """
+    device = torch.device(device)
+    modules = [m for m in (identity_net, generator) if isinstance(m, nn.Module)]
+    modes = [m.training for m in modules]
+    for module in modules:
+        module.eval()
+
+    def identity_features(images: torch.Tensor) -> torch.Tensor:
+        return identity_net(to_identity_input(images, identity_net.input_size))[1]
+
+    raw, generated = _Collector(), _Collector()
+    real, identities, yaws = [], [], []
+    gallery_images: dict[int, torch.Tensor] = {}
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    try:
+        for batch in tqdm(loader, desc="evaluate", disable=not progress):
+            if gallery is None:
+                for i, (ident, illum) in enumerate(zip(batch["identity"].tolist(), batch["illumination"])):
+                    if str(illum) == str(gallery_illumination) and ident not in gallery_images:
+                        gallery_images[ident] = batch["frontal"][i]
+            is_probe = batch["yaw"] != 0
+            if not is_probe.any():
+                continue
+            batch = _to_device({k: (v[is_probe] if isinstance(v, torch.Tensor) else [x for x, p in zip(v, is_probe) if p])
+                                for k, v in batch.items()}, device)
+            frontal = batch["frontal"]
+            real.append(identity_features(frontal).cpu())
+            raw.add(identity_features(batch["profile"]), batch["profile"], frontal)
+            if generator is not None:
+                output = _frontalize(generator, batch)
+                if not isinstance(output, torch.Tensor) or output.shape != frontal.shape:
+                    got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+                    raise ValueError(f"the generator must return images shaped like the frontal targets "
+                                     f"{tuple(frontal.shape)}, got {got}")
+                generated.add(identity_features(output), output, frontal)
+            identities.append(batch["identity"].cpu())
+            yaws.append(batch["yaw"].cpu())
+
+        if not identities:
+            raise ValueError("the test set has no probes: every sample has yaw 0")
+        if gallery is not None:
+            for item in gallery:
+                gallery_images.setdefault(int(item["identity"]), item["frontal"])
+        probe_ids, probe_yaws = torch.cat(identities), torch.cat(yaws)
+        missing = sorted(set(probe_ids.tolist()) - set(gallery_images))
+        if missing:
+            raise ValueError(f"no gallery image (frontal at illumination {gallery_illumination!r}) for identities "
+                             f"{missing[:10]}; pass gallery= or another gallery_illumination")
+        gallery_ids = torch.tensor(sorted(gallery_images))
+        gallery_features = torch.cat([
+            identity_features(torch.stack([gallery_images[i] for i in chunk.tolist()]).to(device)).cpu()
+            for chunk in gallery_ids.split(batch_size)
+        ])
+    finally:
+        for module, mode in zip(modules, modes):
+            module.train(mode)
+
+    real_features = torch.cat(real)
+    result: dict[str, Any] = {
+        "rank1_raw": rank1_by_yaw(torch.cat(raw.features), probe_ids, probe_yaws, gallery_features, gallery_ids),
+        "raw": raw.summary(real_features),
+    }
+    if generator is not None:
+        result["rank1"] = rank1_by_yaw(torch.cat(generated.features), probe_ids, probe_yaws,
+                                       gallery_features, gallery_ids)
+        result.update(generated.summary(real_features))
+    result.update({"n_probes": len(probe_ids), "n_gallery": len(gallery_ids), "note": ID_FID_NOTE})
+    return result
+
+
+# ------------------------------------------------------------------ reporting
+def _fmt(value: float | None, percent: bool = False) -> str:
+    if value is None:
+        return "–"
+    if math.isinf(value):
+        return "inf"
+    return f"{100 * value:.2f}" if percent else f"{value:.3f}"
+
+
+def format_table(results: Mapping[str, Mapping[str, Any]], raw_row: str | None = "raw profiles",
+                 extra_columns: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """A markdown table in the style of TP-GAN's Table 1: rank-1 (%) per ±yaw, then L1/SSIM/ID-FID.
+
+    results: row name -> `evaluate` result. raw_row: name of the baseline row taken from the
+        first result's raw-profile scores (None: no baseline row).
+    extra_columns: row name -> {column: text}, e.g. MACs and parameters per teacher.
+    """
+    if not results:
+        raise ValueError("format_table needs at least one result")
+    rows: list[tuple[str, Mapping[str, float], Mapping[str, Any]]] = []
+    if raw_row is not None:
+        first = next(iter(results.values()))
+        rows.append((raw_row, first["rank1_raw"], first["raw"]))
+    rows += [(name, res["rank1"], res) for name, res in results.items() if "rank1" in res]
+    yaws = sorted({int(k) for _, rank1, _ in rows for k in rank1 if k != "mean"}, reverse=True)
+    extra_names = sorted({c for cols in (extra_columns or {}).values() for c in cols})
+    header = (["method"] + [f"±{y}°" for y in yaws] + ["mean", "L1", "SSIM", "ID-FID*"] + extra_names)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, rank1, pixel in rows:
+        cells = [name] + [_fmt(rank1.get(str(y)), percent=True) for y in yaws] + [_fmt(rank1["mean"], percent=True)]
+        cells += [_fmt(pixel.get("l1")), _fmt(pixel.get("ssim")), _fmt(pixel.get("id_fid"))]
+        cells += [(extra_columns or {}).get(name, {}).get(c, "–") for c in extra_names]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"Rank-1 (%) by cosine similarity of identity features, ±yaw merged. *{ID_FID_NOTE}.")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ command line
+def load_generator(path: str | Path) -> nn.Module:
+    """A generator saved as its state dict, with manifest keys "arch" (a registry name), "config"
+    (a config string or null = teacher widths), "size" and optional "knobs"; built with
+    `gancomp_lite.models.registry.build` and returned in eval mode."""
+    from gancomp_lite.checkpoint import CheckpointError, load_checkpoint
+    from gancomp_lite.models.registry import FAMILIES, build
+
+    state, manifest = load_checkpoint(path)
+    arch = manifest.get("arch")
+    if arch not in FAMILIES or "size" not in manifest:
+        raise CheckpointError(f"{path}: not a generator checkpoint (needs manifest 'arch' in {sorted(FAMILIES)} "
+                              f"and 'size'; got arch={arch!r})")
+    net = build(arch, manifest.get("config"), manifest["size"], **manifest.get("knobs", {}))
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not match {arch} at config {manifest.get('config')!r} ({err})") from err
+    return net.eval()
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    cmd = subparsers.add_parser("eval", help="rank-1 per |yaw|, L1/PSNR/SSIM and ID-FID on a test split")
+    cmd.add_argument("--data", type=Path, required=True, help="data root")
+    cmd.add_argument("--format", choices=["multipie", "caspeal", "folder"], default="multipie")
+    cmd.add_argument("--identity", type=Path, required=True, help="identity network checkpoint (Light-CNN)")
+    cmd.add_argument("--generator", type=Path, action="append", default=[],
+                     help="generator checkpoint (repeatable); none = raw-profile baseline only")
+    cmd.add_argument("--split", default=None, help="identity split (see data_tools.dataset.load_splits)")
+    cmd.add_argument("--size", type=int, default=None, help="image size (default: the images' own)")
+    cmd.add_argument("--gallery-illumination", default=NEUTRAL_ILLUMINATION)
+    cmd.add_argument("--batch-size", type=int, default=32)
+    cmd.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    cmd.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from data_tools.dataset import FaceDataset, gallery_records, load_splits
+    from gancomp_lite.models.lightcnn import load_identity_network
+    from gancomp_lite.seeding import seed_everything
+
+    seed_everything(args.seed)
+    _, test = load_splits(args.data, args.format, args.size, split=args.split)
+    gallery = FaceDataset(gallery_records(test.records, args.gallery_illumination), test.size,
+                          identities=test.identities)
+    identity_net = load_identity_network(args.identity).to(args.device)
+    generators: Sequence[tuple[str, nn.Module | None]] = (
+        [(p.stem, load_generator(p).to(args.device)) for p in args.generator] or [("raw profiles", None)]
+    )
+    results = {name: evaluate(test, identity_net, gen, gallery=gallery, gallery_illumination=args.gallery_illumination,
+                              batch_size=args.batch_size, device=args.device)
+               for name, gen in generators}
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(format_table(results))
+    return 0
