@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable
 
 from data_tools.images import check_record_images, is_image_file
-from data_tools.multipie import read_landmarks
+from data_tools.multipie import landmarks_for, read_landmarks
 from data_tools.protocol import DataError
 from data_tools.records import FaceRecord, RecordList, Skipped
 
@@ -135,11 +135,11 @@ def load_caspeal(root: Path, *, pitches: Iterable[str] = ("M",), yaws: Iterable[
             skipped.append(Skipped(path, rule, "missing_pair"))
             continue
         frontal, frontal_name = frontals[name.subject]
-        lm, vis = landmarks.get(path.resolve(), (None, None))
+        lm, vis = landmarks_for(landmarks, path)
         records.append(FaceRecord(
             profile=path, frontal=frontal, identity=name.subject, yaw=name.yaw, illumination=name.lighting,
             camera=name.pose, session=f"T{name.session}", expression=name.expression,
-            landmarks=lm, visible=vis, frontal_landmarks=landmarks.get(frontal.resolve(), (None,))[0],
+            landmarks=lm, visible=vis, frontal_landmarks=landmarks_for(landmarks, frontal)[0],
             frontal_illumination=frontal_name.lighting,
             extra={"gender": name.gender, "age": name.age, "pitch": name.pitch, "accessory": name.accessory,
                    "distance": name.distance, "background": name.background}))

@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 from data_tools.images import check_record_images, is_image_file
-from data_tools.multipie import read_landmarks
+from data_tools.multipie import landmarks_for, read_landmarks
 from data_tools.protocol import DataError
 from data_tools.records import FaceRecord, RecordList, Skipped
 
@@ -102,9 +102,9 @@ def load_folder(root: Path, *, strict: bool = True, verify: str = "header") -> R
     landmarks = read_landmarks(base / "landmarks.csv") if (base / "landmarks.csv").is_file() else {}
     records = []
     for profile, frontal, identity, yaw, illumination in rows:
-        lm, vis = landmarks.get(profile.resolve(), (None, None))
+        lm, vis = landmarks_for(landmarks, profile)
         records.append(FaceRecord(profile=profile, frontal=frontal, identity=identity, yaw=yaw,
                                   illumination=illumination, frontal_illumination=illumination,
                                   landmarks=lm, visible=vis,
-                                  frontal_landmarks=landmarks.get(frontal.resolve(), (None,))[0]))
+                                  frontal_landmarks=landmarks_for(landmarks, frontal)[0]))
     return check_record_images(records, strict=strict, verify=verify, skipped=skipped, root=base, fmt="folder")

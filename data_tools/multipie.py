@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +93,7 @@ def _data_root(root: Path) -> Path:
 
 
 def read_landmarks(csv_path: Path) -> dict[Path, tuple[tuple[tuple[float, float], ...], tuple[bool, ...]]]:
-    """``file,x0,y0,...,x4,y4,v0,...,v4`` rows -> {absolute path: (5 points, 5 visible flags)}.
+    """``file,x0,y0,...,x4,y4,v0,...,v4`` rows -> {normalised root / file: (5 points, 5 visible flags)}.
 
     Empty cells are unknown points (NaN, not visible); a missing v column means visible.
     """
@@ -111,8 +112,13 @@ def read_landmarks(csv_path: Path) -> dict[Path, tuple[tuple[tuple[float, float]
                 vis = tuple(bool(int(row.get(f"v{i}") or 1)) and not math.isnan(pts[i][0]) for i in range(5))
             except ValueError as err:
                 raise DataError(f"{csv_path}, line {line}: landmark values must be numbers ({err})") from err
-            table[(root / row["file"]).resolve()] = (pts, vis)
+            table[Path(os.path.normpath(root / row["file"]))] = (pts, vis)
     return table
+
+
+def landmarks_for(table: dict, path: Path) -> tuple:
+    """(5 points, 5 visible flags) of an image from a ``read_landmarks`` table, (None, None) if absent."""
+    return table.get(Path(os.path.normpath(path)), (None, None))
 
 
 def _scan(data_root: Path, strict: bool, skipped: list[Skipped]) -> dict[tuple, Path]:
@@ -179,12 +185,12 @@ def load_multipie(root: Path, *, pair_illumination: str = "same", yaws: Iterable
                 raise DataError(f"{path}: {rule}")
             skipped.append(Skipped(path, rule, "missing_pair"))
             continue
-        lm, vis = landmarks.get(path.resolve(), (None, None))
+        lm, vis = landmarks_for(landmarks, path)
         records.append(FaceRecord(
             profile=path, frontal=frontal, identity=subject, yaw=cam.yaw, illumination=illum,
             camera=cam.cam_id, session=session, recording=recording,
             expression=EXPRESSIONS.get((session, recording), "unknown"),
-            landmarks=lm, visible=vis, frontal_landmarks=landmarks.get(frontal.resolve(), (None,))[0],
+            landmarks=lm, visible=vis, frontal_landmarks=landmarks_for(landmarks, frontal)[0],
             frontal_illumination=frontal_illum))
     return check_record_images(records, strict=strict, verify=verify, skipped=skipped, root=root, fmt="multipie")
 
