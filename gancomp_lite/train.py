@@ -19,6 +19,7 @@ Exact resume holds for ``num_workers=0`` (the default) or datasets without rando
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import math
 import os
@@ -68,7 +69,7 @@ class TrainConfig:
     stop_after: int | None = None         # stop (and checkpoint) after this many steps in this call
     time_budget_s: float | None = None    # stop (and checkpoint) after this much wall time
     progress: bool = True
-    ddp_kwargs: dict[str, Any] = field(default_factory=lambda: {"broadcast_buffers": False})
+    ddp_kwargs: dict[str, Any] = field(default_factory=lambda: _rank_local_buffers())
 
     def optim(self) -> OptimConfig:
         return OptimConfig(lr=self.lr, betas=tuple(self.betas), weight_decay=self.weight_decay, decay_from=self.decay_from)
@@ -330,6 +331,17 @@ class Trainer:
                 if buffer.is_floating_point():
                     dist.all_reduce(buffer)
                     buffer.div_(self.world)
+
+
+def _rank_local_buffers() -> dict[str, bool]:
+    """DDP option to keep BatchNorm statistics per rank between checkpoints.
+
+    Re-broadcasting buffers on each forward breaks GAN steps that call D several times before
+    one backward (an in-place update of a saved tensor); the Trainer averages them at each save.
+    The option was renamed in recent torch.
+    """
+    params = inspect.signature(DistributedDataParallel.__init__).parameters
+    return {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
 
 
 def _rng_state() -> dict[str, Any]:
