@@ -12,6 +12,7 @@ import sys
 # (module that defines register(subparsers)); order = order in --help
 COMMAND_MODULES = (
     "data_tools.commands",
+    "gancomp_lite.cost",
 )
 
 

@@ -76,8 +76,9 @@ class ChannelSpace:
         return {g.name: config[g.name] * g.multiplier for g in self.groups}
 
     def validate(self, config: Mapping[str, int]) -> dict[str, int]:
-        missing = [n for n in self.names if n not in config]
-        extra = [n for n in config if n not in self.names]
+        names = self.names
+        missing = [n for n in names if n not in config]
+        extra = [n for n in config if n not in names]
         if missing or extra:
             raise ConfigError(f"{self.arch} config needs groups {list(self.names)}; missing {missing}, unknown {extra}")
         for group in self.groups:
