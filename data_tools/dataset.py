@@ -103,6 +103,7 @@ class FaceDataset(Dataset):
         self.preloaded = len(self.paths) <= PRELOAD_LIMIT if preload is None else preload
         self._pixels: torch.Tensor | None = None
         self._grid_points: dict[Path, np.ndarray] = {}
+        self._label_cache: dict[int, dict] = {}
         if self.preloaded:
             self._preload()
 
@@ -131,22 +132,18 @@ class FaceDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, index: int) -> dict:
+    def _labels(self, index: int, pts: np.ndarray, frontal_pts: np.ndarray) -> dict:
+        """Everything but the pixels, as tensors (cached: it depends on the record only)."""
         rec = self.records[index]
-        profile, pts = self._image(rec.profile)
-        frontal, frontal_pts = self._image(rec.frontal)
         if rec.frontal_landmarks is None:
             frontal_pts = canonical_landmarks(self.size)
         visible = np.array(rec.visible if rec.visible is not None else np.isfinite(pts[:, 0]), dtype=bool)
         yaw, mirrored = rec.yaw, self.mirror and rec.yaw < 0
         if mirrored:
-            profile, frontal = profile.flip(-1), frontal.flip(-1)
             pts, frontal_pts = mirror_points(pts, self.size), mirror_points(frontal_pts, self.size)
             visible, yaw = visible[[1, 0, 2, 4, 3]], -yaw
         boxes = patch_boxes([tuple(p) for p in frontal_pts], self.size)
         return {
-            "profile": profile.float() / 127.5 - 1.0,
-            "frontal": frontal.float() / 127.5 - 1.0,
             "yaw": yaw,
             "identity": self._id_index[rec.identity],
             "identity_name": rec.identity,
@@ -157,6 +154,19 @@ class FaceDataset(Dataset):
             "frontal_landmarks": torch.tensor(frontal_pts, dtype=torch.float32),
             "patch_boxes": torch.tensor([boxes[part] for part in PATCH_ORDER], dtype=torch.int64),
         }
+
+    def __getitem__(self, index: int) -> dict:
+        rec = self.records[index]
+        profile, pts = self._image(rec.profile)
+        frontal, frontal_pts = self._image(rec.frontal)
+        labels = self._label_cache.get(index)
+        if labels is None:
+            labels = self._label_cache[index] = self._labels(index, pts, frontal_pts)
+        if labels["mirrored"]:
+            profile, frontal = profile.flip(-1), frontal.flip(-1)
+        sample = {"profile": profile.float() / 127.5 - 1.0, "frontal": frontal.float() / 127.5 - 1.0}
+        sample.update({key: value.clone() if torch.is_tensor(value) else value for key, value in labels.items()})
+        return sample
 
 
 def load_records(root: Path, fmt: str = "multipie", **opts) -> RecordList:
