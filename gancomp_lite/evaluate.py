@@ -100,6 +100,12 @@ def _frontalize(generator: nn.Module | Frontalizer, batch: dict[str, Any]) -> to
     return generator(batch)
 
 
+def _select(batch: dict[str, Any], keep: torch.Tensor) -> dict[str, Any]:
+    """The samples of a collated batch where `keep` is True (tensors and lists alike)."""
+    return {k: v[keep] if isinstance(v, torch.Tensor) else [x for x, kept in zip(v, keep.tolist()) if kept]
+            for k, v in batch.items()}
+
+
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
@@ -172,8 +178,7 @@ def evaluate(
             is_probe = batch["yaw"] != 0
             if not is_probe.any():
                 continue
-            batch = _to_device({k: (v[is_probe] if isinstance(v, torch.Tensor) else [x for x, p in zip(v, is_probe) if p])
-                                for k, v in batch.items()}, device)
+            batch = _to_device(_select(batch, is_probe), device)
             frontal = batch["frontal"]
             real.append(identity_features(frontal).cpu())
             raw.add(identity_features(batch["profile"]), batch["profile"], frontal)
