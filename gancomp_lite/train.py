@@ -192,6 +192,8 @@ class Trainer:
                         break
         finally:
             bar.close()
+            if self.world > 1:
+                self.recipe.unwrap_ddp()
         if window:
             self._log(window, (self.step - 1) // self.batches_per_epoch)
         self.save()
@@ -205,6 +207,7 @@ class Trainer:
         return DataLoader(
             self.dataset, batch_size=self.config.batch_size, sampler=indices, drop_last=True,
             num_workers=self.config.num_workers, collate_fn=self.collate_fn, generator=generator,
+            pin_memory=self.device.type == "cuda",
         )
 
     def _to_device(self, batch: Any) -> Any:

@@ -124,8 +124,7 @@ class Recipe:
         self.optimizers.clear()
         self.schedulers.clear()
         self.configure_optimizers(optim)
-        for name in self.trainable:
-            self.raw(name).train()
+        self.train()
 
     def configure_optimizers(self, optim: OptimConfig) -> None:
         """Create the recipe's optimizers with `add_optimizer` (subclasses decide the groups)."""
@@ -155,6 +154,10 @@ class Recipe:
         """Wrap every trainable module's dispatcher with `wrap` (the Trainer passes a DDP factory)."""
         for name in sorted(self.trainable):
             self._callers[name] = wrap(_Dispatch(self.modules[name]))
+
+    def unwrap_ddp(self) -> None:
+        """Call the plain modules again (the Trainer does this when a distributed run ends)."""
+        self._callers = {name: _Dispatch(module) for name, module in self.modules.items()}
 
     # ----------------------------------------------------------------- a step
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
