@@ -210,10 +210,18 @@ class CRGAN(nn.Module):
             raise ValueError(f"CR-GAN expects images of shape (N, 3, {self.size}, {self.size}) in [-1, 1], "
                              f"got {tuple(x.shape)}")
 
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """E alone: (view logits (N, views), latent z-bar (N, z_dim))."""
+        self._check_input(x)
+        return self.encoder(x)
+
+    def generate(self, view: int | torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """G alone: the image of latent `z` (N, z_dim) at `view` (an index or (N,) indices); the generation path."""
+        return self.decoder(self.one_hot(view, z.shape[0], z.device), z)
+
     def forward_all(self, x: torch.Tensor, view: int | torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """E then G at `view` (default: the frontal view): "image", "view_logits", "latent" and the taps."""
-        self._check_input(x)
-        view_logits, latent = self.encoder(x)
+        view_logits, latent = self.encode(x)
         target = self.frontal_view if view is None else view
         out = self.decoder.forward_all(self.one_hot(target, x.shape[0], x.device), latent)
         return {**out, "view_logits": view_logits, "latent": latent}

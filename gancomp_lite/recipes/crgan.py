@@ -1,0 +1,126 @@
+"""CR-GAN's objective (Tian et al., IJCAI 2018): a generation path and a reconstruction path every step.
+
+Generation path (random z ~ U(-1, 1), x-bar = G(v1, z), x1 a real image of view v1):
+
+    L_D = D_s(x-bar) - D_s(x1) + 10 GP + CE(D_v(x1), v1)              (D)
+    L_G = -D_s(x-bar) + CE(D_v(x-bar), v1)                             (G)
+
+Reconstruction path, with probability 1/2 "reconstruct the fake" (self-supervised), otherwise the
+paired case; for our paired data x2 is the frontal of x1's identity, so this case IS frontalization:
+
+    fake:   (v-bar, z-bar) = E(x-bar),  x-bar-bar = G(v1, z-bar),  target x-bar,  only E is updated
+    paired: (v-bar, z-bar) = E(x1),     x-bar-bar = G(v2, z-bar),  target x2,     E and G are updated
+    L_D = D_s(x-bar-bar) - D_s(x2) + 10 GP + CE(D_v(x2), v2)          (D; x2 in both cases, as the code)
+    L_EG = -D_s(x-bar-bar) + 4 L1(x-bar-bar, target) + CE(D_v(x-bar-bar), v_target) + 0.01 CE(v-bar, v1)
+
+From the official code (bluer555/CR-GAN train.py): the terms and weights above, Adam betas (0, 0.9)
+(lr 1e-4 there; the Trainer's OptimConfig sets lr), separate optimizers for E, G and D.
+Our choices: x1 is the batch's profile with its camera's view, x2 its frontal; the L1 is the
+per-element mean, so the official 4 x (channel-summed L1) becomes `lambda_recon` = 12; view losses
+take logits (the official code applies cross-entropy to softmaxed views); the gradient penalty is
+per sample and interpolates with the real image being scored (`gancomp_lite.losses.gradient_penalty`).
+
+Under DistributedDataParallel the generation path leaves E unused: train with
+``ddp_kwargs={"find_unused_parameters": True}``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from gancomp_lite.losses import (
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    reconstruction_loss,
+    view_classification_loss,
+)
+from gancomp_lite.models.crgan import CRGAN, CRGANDiscriminator, yaw_to_view
+from gancomp_lite.recipes.base import OptimConfig, Recipe
+
+
+class CRGANRecipe(Recipe):
+    """Modules "G" (the CRGAN frontalizer: E and G) and "D" (the view critic); optimizers "E", "G", "D"."""
+
+    name = "crgan"
+
+    def __init__(self, generator: CRGAN, discriminator: CRGANDiscriminator, *, lambda_gp: float = 10.0,
+                 lambda_recon: float = 12.0, lambda_view_encoder: float = 0.01, p_reconstruct_fake: float = 0.5,
+                 betas: tuple[float, float] = (0.0, 0.9)):
+        super().__init__()
+        if discriminator.views != generator.views or discriminator.size != generator.size:
+            raise ValueError(f"CR-GAN D ({discriminator.views} views, {discriminator.size}px) does not match "
+                             f"G ({generator.views} views, {generator.size}px)")
+        if not 0.0 <= p_reconstruct_fake <= 1.0:
+            raise ValueError(f"p_reconstruct_fake must be a probability, got {p_reconstruct_fake}")
+        self.lambda_gp, self.lambda_recon = float(lambda_gp), float(lambda_recon)
+        self.lambda_view_encoder, self.p_reconstruct_fake = float(lambda_view_encoder), float(p_reconstruct_fake)
+        self.betas = tuple(betas)
+        self.add_module("G", generator)
+        self.add_module("D", discriminator)
+
+    def parameters(self, *names: str) -> list[nn.Parameter]:
+        """Like `Recipe.parameters`, also accepting "G.encoder" / "G.decoder" for E's and G's own optimizers."""
+        params = []
+        for name in names:
+            module_name, _, sub = name.partition(".")
+            module = self.raw(module_name)
+            params.extend((module.get_submodule(sub) if sub else module).parameters())
+        return params
+
+    def configure_optimizers(self, optim: OptimConfig) -> None:
+        self.add_optimizer("E", ["G.encoder"], optim, betas=self.betas)
+        self.add_optimizer("G", ["G.decoder"], optim, betas=self.betas)
+        self.add_optimizer("D", ["D"], optim, betas=self.betas)
+
+    def _critic_loss(self, real: torch.Tensor, real_view: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """WGAN-GP critic loss plus the view classification of the real images (one D call for both)."""
+        view_logits, scores = self.run("D", torch.cat([real, fake.detach()]))
+        n = real.shape[0]
+        penalty = gradient_penalty(lambda x: self.raw("D")(x)[1], real, fake)
+        return (discriminator_loss(scores[:n], scores[n:], "wgan") + self.lambda_gp * penalty
+                + view_classification_loss(view_logits[:n], real_view))
+
+    def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
+        gen: CRGAN = self.raw("G")
+        x1, x2 = batch["profile"], batch["frontal"]
+        n = x1.shape[0]
+        v1 = yaw_to_view(batch["yaw"], gen.views).to(x1.device)
+        v2 = torch.full_like(v1, gen.frontal_view)
+
+        # --- generation path
+        with self.autocast():
+            z = torch.rand(n, gen.z_dim, device=x1.device) * 2 - 1
+            x_bar = self.run("G", v1, z, method="generate")
+            loss_d_gen = self._critic_loss(x1, v1, x_bar)
+        self.optimize(loss_d_gen, "D")
+        with self.autocast():
+            view_logits, scores = self.run("D", x_bar)
+            loss_g_gen = generator_loss(scores, "wgan") + view_classification_loss(view_logits, v1)
+        self.optimize(loss_g_gen, "G")
+
+        # --- reconstruction path
+        fake_case = bool(torch.rand(()) < self.p_reconstruct_fake)
+        source, view, target = (x_bar.detach(), v1, x_bar.detach()) if fake_case else (x1, v2, x2)
+        with self.autocast():
+            out = self.run("G", source, view, method="forward_all")
+            x_bar_bar = out["image"]
+            loss_d_rec = self._critic_loss(x2, v2, x_bar_bar)
+        self.optimize(loss_d_rec, "D")
+        with self.autocast():
+            view_logits, scores = self.run("D", x_bar_bar)
+            l1 = reconstruction_loss(x_bar_bar, target)
+            loss_eg = (generator_loss(scores, "wgan") + self.lambda_recon * l1
+                       + view_classification_loss(view_logits, view)
+                       + self.lambda_view_encoder * view_classification_loss(out["view_logits"], v1))
+        self.optimize(loss_eg, *(("E",) if fake_case else ("E", "G")))
+        return {"loss_D_gen": loss_d_gen.item(), "loss_G_gen": loss_g_gen.item(), "loss_D_rec": loss_d_rec.item(),
+                "loss_EG_rec": loss_eg.item(), "recon_l1": l1.item(), "reconstruct_fake": float(fake_case)}
+
+    def manifest(self) -> dict[str, Any]:
+        gen: CRGAN = self.raw("G")
+        return {**super().manifest(), "arch": "crgan", "size": gen.size, "views": gen.views,
+                "lambda_gp": self.lambda_gp, "lambda_recon": self.lambda_recon,
+                "lambda_view_encoder": self.lambda_view_encoder, "p_reconstruct_fake": self.p_reconstruct_fake}
