@@ -1,0 +1,439 @@
+"""TP-GAN (Huang, Zhang, Li, He, ICCV 2017): a global pathway and four local part rotators.
+
+Layer tables of the official code (HRLTY/TP-GAN ``TP_GAN-Mar6FS.py``), written for S = 128 and
+g = ``base`` (the official ``gf_dim`` = 64). Every width scales with g and every resolution with S;
+group names follow the 128x128 table ("enc128" is the full-resolution stage at any S).
+``res(k)`` is conv k - BN - lrelu(0.2) - conv k - BN - add - lrelu; the input image is
+``[x, mirror(x)]`` (6 channels, ``mirror_input=True``) as in the official code.
+
+Encoder (global pathway)                                    group
+    c0    conv 7x7 -> g, lrelu; res(7)                       enc128   -> feat128
+    c1    conv 5x5 s2 -> g, BN, lrelu; res(5)                enc64    -> feat64
+    c2    conv 3x3 s2 -> 2g, BN, lrelu; res(3)               enc32    -> feat32
+    c3    conv 3x3 s2 -> 4g, BN, lrelu; res(3)               enc16    -> feat16
+    c4    conv 3x3 s2 -> 8g, BN, lrelu; 4x res(3)            enc8     -> feat8  (S/16)
+    fc    linear (S/16)^2*8g -> 2F, maxout -> F = 4g (256): the identity feature
+
+Noise branch: [F || z (100-d, N(0, 0.02))] -> linear -> g x S/16 x S/16 (initial_8), deconvs to
+g/2 at S/4 (stride 4), g/4 at S/2, g/8 at S, each with ReLU (fixed widths, not searched).
+
+Decoder (global pathway)                                    trunk (official widths)      hidden group
+    8     res(2) on [initial_8 || feat8], 2x res(2)          576
+    16    deconv -> up16, BN, ReLU; res(feat16);             [up16 || enc16] = 768         dec16
+          2x res on the concat
+    32    deconv -> up32; res([feat32 || img/4 || init32]);  [up32 || 166] = 422           dec32
+          2x res; img32 = tanh(conv 3x3 -> 3)
+    64    deconv -> up64; res5([feat64 || img/2 || init64]); [up64 || 86 || img32] = 217   dec64
+          2x res; img64 = tanh(conv -> 3)
+    128   deconv -> up128; select128 = res7([feat128 || init128 || img]) (78)             sel128
+          fuse = res5([up128 || select128 || part features (g) || part images (3)
+                       || up(img64)])                         212                          dec128
+          recon128 = conv 5x5 -> g, BN, lrelu; res(3)         recon128
+          conv 3x3 -> g/2, BN, lrelu; img128 = tanh(conv 3x3 -> 3)
+
+Local pathway: one U-Net per part (left eye, right eye, nose, mouth; separate weights, shared
+width groups part64..part512). The right-eye rotator sees [right eye || left eye] (6 channels).
+    conv 3x3 -> g, lrelu, res; conv s2 -> 2g, BN, res; conv s2 -> 4g, res; conv s2 -> 8g, 2x res
+    up: deconv -> 4g, BN, lrelu; conv 3x3 on [up || skip] -> 4g, BN, lrelu; res  (then 2g, then g)
+    part feature (g channels) and part image tanh(conv 3x3 -> 3)
+Patches (128x128: eyes 40x40, nose 32x40, mouth 32x48, scaled by S/128) are cut from the INPUT
+profile at fixed template boxes, or at per-sample ``boxes`` (N, 4, 4: top, left, h, w for left
+eye, right eye, nose, mouth, e.g. from the profile's landmarks via
+``data_tools.protocol.patch_boxes``). The part outputs are zero-padded onto an S x S canvas at the
+official template positions (partCombiner) and merged by element-wise max (so, as in the
+official code, negative values are clipped at 0 outside overlaps), then fused at full resolution.
+
+Our choices, for the elastic (sliceable) design: the two fully connected layers are written as
+convolutions that compute exactly the same function (the identity fc as a valid S/16 x S/16
+conv over the feat8 map; initial_8 as an S/16 x S/16 transposed conv on the 1x1 code, with one
+bias per channel instead of one per output element: 4032 fewer parameters at g=64); the
+official TF "SAME" padding is used (k2 at S/16 pads one pixel after); U-Net upsamplings are
+cropped to their skip's size so odd patch sizes (20x20 eyes at 64x64) work.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from data_tools.protocol import PATCH_SIZES_128
+from gancomp_lite.nn.elastic import (ElasticBatchNorm2d, ElasticConv2d, ElasticConvTranspose2d, ElasticLinear,
+                                     ElasticMixin, Layout)
+from gancomp_lite.space import ChannelSpace, ConfigError
+
+ARCH = "tpgan"
+PARTS: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth")
+# partCombiner's template centres (x, y) at 128x128 (official code); box top-left = centre - size/2 - 1.
+TEMPLATE_CENTRES_128: dict[str, tuple[int, int]] = {
+    "left_eye": (44, 41), "right_eye": (86, 41), "nose": (64, 65), "mouth": (65, 89),
+}
+TAPS: tuple[str, ...] = ("dec16", "dec32", "dec64", "recon128")
+# Knobs of the two presets: the quick teacher trains on a 2-core CPU at 64x64.
+PRESET_KNOBS: dict[str, dict[str, int]] = {"quick": {"base": 16, "step": 4}, "full": {"base": 64, "step": 8}}
+
+
+# --------------------------------------------------------------------------- widths
+def _noise_widths(base: int) -> tuple[int, int, int, int]:
+    """initial_8, initial_32, initial_64, initial_128 widths (g, g/2, g/4, g/8): fixed, not searched."""
+    return base, base // 2, base // 4, base // 8
+
+
+def teacher_widths(base: int = 64, mirror_input: bool = True) -> dict[str, int]:
+    """The official widths of every channel group at gf_dim = `base`."""
+    if base < 8 or base % 8:
+        raise ConfigError(f"{ARCH}: base (gf_dim) must be a positive multiple of 8, got {base}")
+    g, img = base, 6 if mirror_input else 3
+    _, n32, n64, n128 = _noise_widths(g)
+    return {
+        "enc128": g, "enc64": g, "enc32": 2 * g, "enc16": 4 * g, "enc8": 8 * g,
+        "up16": 8 * g, "up32": 4 * g, "up64": 2 * g, "up128": g,
+        "dec16": 12 * g,                               # [up16 || enc16]
+        "dec32": 6 * g + img + n32,                    # [up32 || enc32 || img/4 || init32]
+        "dec64": 3 * g + img + n64 + 3,                # [up64 || enc64 || img/2 || init64 || img32]
+        "sel128": g + n128 + img,                      # [enc128 || init128 || img]
+        "dec128": 3 * g + n128 + img + 6,              # [up128 || sel128 || parts || part images || img64]
+        "recon128": g,
+        "part64": g, "part128": 2 * g, "part256": 4 * g, "part512": 8 * g,
+    }
+
+
+def space(base: int = 64, mirror_input: bool = True, step: int = 8, **build_knobs) -> ChannelSpace:
+    """TP-GAN's channel space: every group takes multiples of `step` up to its teacher width.
+
+    `build_knobs` (z_dim, num_classes, noise_std) shape the generator but not its channel groups.
+    """
+    return ChannelSpace.uniform(ARCH, teacher_widths(base, mirror_input), step=step)
+
+
+def part_boxes(size: int) -> dict[str, tuple[int, int, int, int]]:
+    """Template boxes (top, left, height, width) at `size`: the official 128x128 ones scaled by size/128."""
+    scale = size / 128
+    boxes = {}
+    for part in PARTS:
+        h128, w128 = PATCH_SIZES_128[part]
+        cx, cy = TEMPLATE_CENTRES_128[part]
+        h, w = round(h128 * scale), round(w128 * scale)
+        top = min(max(round((cy - h128 / 2 - 1) * scale), 0), size - h)
+        left = min(max(round((cx - w128 / 2 - 1) * scale), 0), size - w)
+        boxes[part] = (top, left, h, w)
+    return boxes
+
+
+# --------------------------------------------------------------------------- patches and canvas
+def crop_parts(images: torch.Tensor, boxes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Cut the four part patches out of `images` (N, C, S, S).
+
+    Without `boxes` every sample is cut at the template boxes; `boxes` (N, 4, 4) gives per-sample
+    (top, left, h, w) for left eye, right eye, nose, mouth, whose sizes must be the template ones.
+    """
+    size = images.shape[-1]
+    template = part_boxes(size)
+    if boxes is None:
+        return {p: images[:, :, t:t + h, l:l + w] for p, (t, l, h, w) in template.items()}
+    n = images.shape[0]
+    if tuple(boxes.shape) != (n, len(PARTS), 4):
+        raise ValueError(f"boxes must have shape ({n}, 4, 4) (top, left, h, w for {PARTS}), got {tuple(boxes.shape)}")
+    rows = boxes.detach().cpu().long().tolist()
+    patches = {}
+    for k, part in enumerate(PARTS):
+        _, _, h, w = template[part]
+        crops = []
+        for i, row in enumerate(rows):
+            top, left, bh, bw = row[k]
+            if (bh, bw) != (h, w) or not (0 <= top <= size - h and 0 <= left <= size - w):
+                raise ValueError(f"sample {i}: {part} box {row[k]} must be {h}x{w} and lie inside the "
+                                 f"{size}x{size} image")
+            crops.append(images[i, :, top:top + h, left:left + w])
+        patches[part] = torch.stack(crops)
+    return patches
+
+
+def combine_parts(parts: Mapping[str, torch.Tensor], size: int) -> torch.Tensor:
+    """partCombiner: zero-pad each part onto an S x S canvas at its template box, merge by element-wise max."""
+    merged = None
+    for part, (top, left, h, w) in part_boxes(size).items():
+        tensor = parts[part]
+        if tensor.shape[-2:] != (h, w):
+            raise ValueError(f"{part} output is {tuple(tensor.shape[-2:])}, expected {(h, w)} at size {size}")
+        padded = F.pad(tensor, (left, size - left - w, top, size - top - h))
+        merged = padded if merged is None else torch.maximum(merged, padded)
+    return merged
+
+
+# --------------------------------------------------------------------------- blocks
+def conv(cin: Layout, cout: Layout, full: Mapping[str, int], k: int, stride: int = 1) -> nn.Module:
+    """Conv with TF 'SAME' padding: even kernels (the k2 resblocks at S/16) pad one more pixel after."""
+    if k % 2:
+        return ElasticConv2d(cin, cout, full, k, stride, padding=k // 2)
+    before = (k - 1) // 2
+    return nn.Sequential(nn.ZeroPad2d((before, k - 1 - before, before, k - 1 - before)),
+                         ElasticConv2d(cin, cout, full, k, stride, padding=0))
+
+
+class ConvBlock(nn.Sequential):
+    """conv -> optional BN -> activation ("lrelu", "relu", "tanh" or None)."""
+
+    def __init__(self, cin: Layout, cout: Layout, full: Mapping[str, int], k: int = 3, stride: int = 1,
+                 bn: bool = True, act: str | None = "lrelu", transposed: bool = False) -> None:
+        if transposed:   # 3x3, stride 2: doubles the resolution
+            layers: list[nn.Module] = [ElasticConvTranspose2d(cin, cout, full, k, stride=2, padding=1, output_padding=1)]
+        else:
+            layers = [conv(cin, cout, full, k, stride)]
+        if bn:
+            layers.append(ElasticBatchNorm2d(cout, full))
+        layers += {"lrelu": [nn.LeakyReLU(0.2)], "relu": [nn.ReLU()], "tanh": [nn.Tanh()], None: []}[act]
+        super().__init__(*layers)
+
+
+class ResBlock(nn.Module):
+    """TP-GAN's resblock: conv-BN-lrelu-conv-BN, add the input, lrelu. `hidden` is the inner width group."""
+
+    def __init__(self, trunk: Layout, full: Mapping[str, int], k: int = 3, hidden: Layout | None = None) -> None:
+        super().__init__()
+        hidden = trunk if hidden is None else hidden
+        self.conv1 = conv(trunk, hidden, full, k)
+        self.bn1 = ElasticBatchNorm2d(hidden, full)
+        self.conv2 = conv(hidden, trunk, full, k)
+        self.bn2 = ElasticBatchNorm2d(trunk, full)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(self.bn1(self.conv1(x)), 0.2)
+        return F.leaky_relu(x + self.bn2(self.conv2(h)), 0.2)
+
+
+def _crop_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return x[..., :like.shape[-2], :like.shape[-1]]
+
+
+class PartRotator(nn.Module):
+    """One local pathway: a U-Net from a profile part patch to (part feature, frontal part image)."""
+
+    def __init__(self, full: Mapping[str, int], in_channels: int = 3) -> None:
+        super().__init__()
+        self.c0 = nn.Sequential(ConvBlock(in_channels, "part64", full, bn=False), ResBlock("part64", full))
+        self.c1 = nn.Sequential(ConvBlock("part64", "part128", full, stride=2), ResBlock("part128", full))
+        self.c2 = nn.Sequential(ConvBlock("part128", "part256", full, stride=2), ResBlock("part256", full))
+        self.c3 = nn.Sequential(ConvBlock("part256", "part512", full, stride=2),
+                                ResBlock("part512", full), ResBlock("part512", full))
+        self.up1 = ConvBlock("part512", "part256", full, transposed=True)
+        self.d1 = nn.Sequential(ConvBlock(("part256", "part256"), "part256", full), ResBlock("part256", full))
+        self.up2 = ConvBlock("part256", "part128", full, transposed=True)
+        self.d2 = nn.Sequential(ConvBlock(("part128", "part128"), "part128", full), ResBlock("part128", full))
+        self.up3 = ConvBlock("part128", "part64", full, transposed=True)
+        self.d3 = nn.Sequential(ConvBlock(("part64", "part64"), "part64", full), ResBlock("part64", full))
+        self.to_image = ConvBlock("part64", 3, full, bn=False, act="tanh")
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s0 = self.c0(x)
+        s1 = self.c1(s0)
+        s2 = self.c2(s1)
+        h = self.c3(s2)
+        h = self.d1(torch.cat([_crop_to(self.up1(h), s2), s2], 1))
+        h = self.d2(torch.cat([_crop_to(self.up2(h), s1), s1], 1))
+        feature = self.d3(torch.cat([_crop_to(self.up3(h), s0), s0], 1))
+        return feature, self.to_image(feature)
+
+
+class Encoder(nn.Module):
+    """Global encoder: one resblock per stage, four at S/16, then the maxout identity feature."""
+
+    def __init__(self, full: Mapping[str, int], size: int, in_channels: int, feature_dim: int) -> None:
+        super().__init__()
+        self.c0 = nn.Sequential(ConvBlock(in_channels, "enc128", full, 7, bn=False), ResBlock("enc128", full, 7))
+        self.c1 = nn.Sequential(ConvBlock("enc128", "enc64", full, 5, stride=2), ResBlock("enc64", full, 5))
+        self.c2 = nn.Sequential(ConvBlock("enc64", "enc32", full, stride=2), ResBlock("enc32", full))
+        self.c3 = nn.Sequential(ConvBlock("enc32", "enc16", full, stride=2), ResBlock("enc16", full))
+        self.c4 = nn.Sequential(ConvBlock("enc16", "enc8", full, stride=2), *[ResBlock("enc8", full) for _ in range(4)])
+        # the official linear over the flattened S/16 x S/16 map, as a valid conv covering the whole map
+        self.fc = ElasticConv2d("enc8", 2 * feature_dim, full, size // 16, padding=0)
+
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        feats = []
+        for stage in (self.c0, self.c1, self.c2, self.c3, self.c4):
+            x = stage(x)
+            feats.append(x)
+        code = self.fc(x).flatten(1)
+        first, second = code.chunk(2, dim=1)
+        return feats, torch.maximum(first, second)    # maxout: the identity feature
+
+
+class Decoder(nn.Module):
+    """Global decoder with the noise branch, the select resblocks and the fusion of the local pathway."""
+
+    def __init__(self, full: Mapping[str, int], size: int, base: int, img: int, feature_dim: int, z_dim: int) -> None:
+        super().__init__()
+        n8, n32, n64, n128 = _noise_widths(base)
+        self.initial8 = ElasticConvTranspose2d(feature_dim + z_dim, n8, full, size // 16, stride=1, padding=0,
+                                               output_padding=0)
+        self.initial32 = ElasticConvTranspose2d(n8, n32, full, 3, stride=4, padding=0, output_padding=1)
+        self.initial64 = ElasticConvTranspose2d(n32, n64, full, 3)
+        self.initial128 = ElasticConvTranspose2d(n64, n128, full, 3)
+
+        t8 = (n8, "enc8")
+        self.dec8 = nn.Sequential(*[ResBlock(t8, full, 2) for _ in range(3)])          # select8 + 2 resblocks
+        self.up16 = ConvBlock(t8, "up16", full, act="relu", transposed=True)
+        self.select16 = ResBlock("enc16", full)
+        t16 = ("up16", "enc16")
+        self.dec16 = nn.Sequential(ResBlock(t16, full, hidden="dec16"), ResBlock(t16, full, hidden="dec16"))
+
+        self.up32 = ConvBlock(t16, "up32", full, act="relu", transposed=True)
+        s32 = ("enc32", img, n32)
+        self.select32 = ResBlock(s32, full)
+        t32 = ("up32",) + s32
+        self.dec32 = nn.Sequential(ResBlock(t32, full, hidden="dec32"), ResBlock(t32, full, hidden="dec32"))
+        self.img32 = ConvBlock(t32, 3, full, bn=False, act="tanh")
+
+        self.up64 = ConvBlock(t32, "up64", full, act="relu", transposed=True)
+        s64 = ("enc64", img, n64)
+        self.select64 = ResBlock(s64, full, 5)
+        t64 = ("up64",) + s64 + (3,)
+        self.dec64 = nn.Sequential(ResBlock(t64, full, hidden="dec64"), ResBlock(t64, full, hidden="dec64"))
+        self.img64 = ConvBlock(t64, 3, full, bn=False, act="tanh")
+
+        self.up128 = ConvBlock(t64, "up128", full, act="relu", transposed=True)
+        s128 = ("enc128", n128, img)
+        self.select128 = ResBlock(s128, full, 7, hidden="sel128")
+        t128 = ("up128",) + s128 + ("part64", 3, 3)
+        self.fuse128 = ResBlock(t128, full, 5, hidden="dec128")
+        self.recon128 = nn.Sequential(ConvBlock(t128, "recon128", full, 5), ResBlock("recon128", full))
+        self.tail = ConvBlock("recon128", base // 2, full)
+        self.img128 = ConvBlock(base // 2, 3, full, bn=False, act="tanh")
+
+    def forward(self, feats: list[torch.Tensor], code: torch.Tensor, images: list[torch.Tensor],
+                part_features: torch.Tensor, part_images: torch.Tensor) -> dict[str, torch.Tensor]:
+        feat128, feat64, feat32, feat16, feat8 = feats
+        img128in, img64in, img32in = images
+        initial8 = F.relu(self.initial8(code[:, :, None, None]))
+        initial32 = F.relu(self.initial32(initial8))
+        initial64 = F.relu(self.initial64(initial32))
+        initial128 = F.relu(self.initial128(initial64))
+
+        h8 = self.dec8(torch.cat([initial8, feat8], 1))
+        h16 = self.dec16(torch.cat([self.up16(h8), self.select16(feat16)], 1))
+        h32 = self.dec32(torch.cat([self.up32(h16), self.select32(torch.cat([feat32, img32in, initial32], 1))], 1))
+        img32 = self.img32(h32)
+        up_img32 = F.interpolate(img32, scale_factor=2, mode="bilinear", align_corners=False)
+        h64 = self.dec64(torch.cat([self.up64(h32), self.select64(torch.cat([feat64, img64in, initial64], 1)),
+                                    up_img32], 1))
+        img64 = self.img64(h64)
+        up_img64 = F.interpolate(img64, scale_factor=2, mode="bilinear", align_corners=False)
+        sel128 = self.select128(torch.cat([feat128, initial128, img128in], 1))
+        h128 = self.fuse128(torch.cat([self.up128(h64), sel128, part_features, part_images, up_img64], 1))
+        recon = self.recon128(h128)
+        image = self.img128(self.tail(recon))
+        return {"image": image, "image_s2": img64, "image_s4": img32,
+                "feat:dec16": h16, "feat:dec32": h32, "feat:dec64": h64, "feat:recon128": recon}
+
+
+# --------------------------------------------------------------------------- the generator
+class TPGAN(nn.Module):
+    """TP-GAN generator: `forward(x, boxes=None)` -> frontal image; `forward_all` -> every named output.
+
+    Args:
+        config: width per channel group (None: the official widths at `base`).
+        size: image side S (a multiple of 16, at least 32).
+        base: gf_dim (official 64); every width scales with it.
+        mirror_input: feed [x || mirror(x)] (6 channels) to the global pathway, as the official code.
+        z_dim, noise_std: the noise vector (official 100-d, N(0, 0.02)); zero in eval mode so that
+            evaluation is deterministic, or pass `z` explicitly.
+        num_classes: > 0 adds the identity classifier head (dropout 0.7 + linear) on the identity feature.
+    """
+
+    taps = tuple(f"feat:{name}" for name in TAPS)
+
+    def __init__(self, config: Mapping[str, int] | None = None, size: int = 128, base: int = 64,
+                 mirror_input: bool = True, z_dim: int = 100, noise_std: float = 0.02, num_classes: int = 0) -> None:
+        super().__init__()
+        if size < 32 or size % 16:
+            raise ValueError(f"{ARCH}: size must be a multiple of 16 and at least 32, got {size}")
+        teacher = teacher_widths(base, mirror_input)
+        full = dict(teacher if config is None else config)
+        missing = sorted(set(teacher) - set(full))
+        if missing:
+            raise ConfigError(f"{ARCH} config is missing channel groups {missing}")
+        self.size, self.base, self.mirror_input = size, base, mirror_input
+        self.z_dim, self.noise_std, self.feature_dim = z_dim, noise_std, 4 * base
+        self.config = {name: int(full[name]) for name in teacher}
+        img = 6 if mirror_input else 3
+        self.rotators = nn.ModuleDict({p: PartRotator(full, 6 if p == "right_eye" else 3) for p in PARTS})
+        self.encoder = Encoder(full, size, img, self.feature_dim)
+        self.decoder = Decoder(full, size, base, img, self.feature_dim, z_dim)
+        self.classifier = (nn.Sequential(nn.Dropout(0.7), ElasticLinear(self.feature_dim, num_classes, full))
+                           if num_classes > 0 else None)
+        self._tap_layers = {
+            "dec16": self.decoder.dec16[-1].bn2, "dec32": self.decoder.dec32[-1].bn2,
+            "dec64": self.decoder.dec64[-1].bn2, "recon128": self.decoder.recon128[-1].bn2,
+        }
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Official initialisation: weights N(0, 0.02), biases 0 (0.1 for the two fully connected layers)."""
+        for module in self.modules():
+            if isinstance(module, (ElasticConv2d, ElasticConvTranspose2d, ElasticLinear)):
+                nn.init.normal_(module.weight, 0.0, 0.02)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, ElasticBatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        nn.init.constant_(self.encoder.fc.bias, 0.1)
+        nn.init.constant_(self.decoder.initial8.bias, 0.1)
+
+    def tap_channels(self, config: Mapping[str, int] | None = None) -> dict[str, int]:
+        """Channels of each distillation tap at `config` (None: this model's own widths)."""
+        widths = {}
+        for name, layer in self._tap_layers.items():
+            layer: ElasticMixin
+            widths[f"feat:{name}"] = (sum(w for _, w in layer.out_parts) if config is None
+                                      else layer.out_width(config))
+        return widths
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        expected = (3, self.size, self.size)
+        if x.dim() != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(f"{ARCH} expects images of shape (N, 3, {self.size}, {self.size}), got {tuple(x.shape)}")
+
+    def _noise(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return torch.randn(x.shape[0], self.z_dim, device=x.device, dtype=x.dtype) * self.noise_std
+        return x.new_zeros(x.shape[0], self.z_dim)
+
+    def forward_all(self, x: torch.Tensor, boxes: torch.Tensor | None = None,
+                    z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """All outputs: images at S, S/2, S/4, the four part images, the identity feature (and logits), taps."""
+        self._check_input(x)
+        patches = crop_parts(x, boxes)
+        part_features, part_images = {}, {}
+        for part in PARTS:
+            patch = patches[part]
+            if part == "right_eye":
+                patch = torch.cat([patch, patches["left_eye"]], 1)
+            part_features[part], part_images[part] = self.rotators[part](patch)
+
+        full_in = torch.cat([x, x.flip(-1)], 1) if self.mirror_input else x
+        half_in = F.interpolate(full_in, scale_factor=0.5, mode="bilinear", align_corners=False)
+        quarter_in = F.interpolate(full_in, scale_factor=0.25, mode="bilinear", align_corners=False)
+        feats, identity = self.encoder(full_in)
+        z = self._noise(x) if z is None else z
+        if tuple(z.shape) != (x.shape[0], self.z_dim):
+            raise ValueError(f"{ARCH}: z must have shape ({x.shape[0]}, {self.z_dim}), got {tuple(z.shape)}")
+        out = self.decoder(feats, torch.cat([identity, z], 1), [full_in, half_in, quarter_in],
+                           combine_parts(part_features, self.size), combine_parts(part_images, self.size))
+        out.update({f"patch_{part}": part_images[part] for part in PARTS})
+        out["identity_feature"] = identity
+        if self.classifier is not None:
+            out["identity_logits"] = self.classifier(identity)
+        return out
+
+    def forward(self, x: torch.Tensor, boxes: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_all(x, boxes)["image"]
+
+
+def build(config: Mapping[str, int] | None, size: int, base: int = 64, mirror_input: bool = True, step: int = 8,
+          z_dim: int = 100, noise_std: float = 0.02, num_classes: int = 0) -> TPGAN:
+    """TP-GAN at `config` (validated against `space(base, mirror_input, step)`; None: the official widths)."""
+    if config is not None:
+        config = space(base, mirror_input, step).validate(config)
+    return TPGAN(config, size, base, mirror_input, z_dim, noise_std, num_classes)
