@@ -155,7 +155,8 @@ class Trainer:
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             # DDP broadcasts rank 0's weights at construction, so every rank starts equal.
-            self.recipe.wrap_ddp(lambda m: DistributedDataParallel(m, device_ids=ids, **cfg.ddp_kwargs))
+            options = {**cfg.ddp_kwargs, **self.recipe.ddp_options}
+            self.recipe.wrap_ddp(lambda m: DistributedDataParallel(m, device_ids=ids, **options))
         if self.rank == 0:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self._trim_logs(self.step)

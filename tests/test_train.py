@@ -262,3 +262,10 @@ def test_mixed_precision_path_with_grad_scaler():
     recipe.optimize(loss, "G", clip_grad_norm=1e-3)
     grads = [p.grad for p in recipe.parameters("G") if p.grad is not None]
     assert torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item() == pytest.approx(1e-3, rel=1e-2)
+
+
+def test_optimizer_over_a_submodule():
+    recipe = make_recipe()
+    assert recipe.parameters("G.enc") == list(recipe.raw("G").enc.parameters())
+    with pytest.raises(AttributeError):
+        recipe.parameters("G.nothing")

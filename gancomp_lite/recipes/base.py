@@ -66,6 +66,9 @@ class Recipe:
     """
 
     name = "recipe"
+    # extra DistributedDataParallel options this recipe needs, e.g. {"find_unused_parameters": True}
+    # when a step calls a module on a path that leaves some of its parameters without gradient
+    ddp_options: dict[str, Any] = {}
 
     def __init__(self) -> None:
         self.modules: dict[str, nn.Module] = {}
@@ -109,8 +112,13 @@ class Recipe:
         return self._callers[name](method, *args, **kwargs)
 
     def parameters(self, *names: str) -> list[nn.Parameter]:
-        """Parameters of the named modules, in registration order, for an optimizer."""
-        return [p for n in names for p in self.raw(n).parameters()]
+        """Parameters of the named modules, for an optimizer; "G.encoder" names a submodule of "G"."""
+        params = []
+        for name in names:
+            module_name, _, sub = name.partition(".")
+            module = self.raw(module_name)
+            params.extend((module.get_submodule(sub) if sub else module).parameters())
+        return params
 
     # ----------------------------------------------------------------- set-up
     def setup(self, device: str | torch.device, optim: OptimConfig, total_steps: int, amp: bool = False) -> None:
