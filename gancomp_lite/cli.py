@@ -13,6 +13,8 @@ import sys
 COMMAND_MODULES = (
     "data_tools.commands",
     "gancomp_lite.cost",
+    "gancomp_lite.evaluate",
+    "gancomp_lite.pipeline",
 )
 
 
