@@ -61,6 +61,7 @@ from torch import nn
 from data_tools.protocol import PATCH_SIZES_128
 from gancomp_lite.nn.elastic import (ElasticBatchNorm2d, ElasticConv2d, ElasticConvTranspose2d, ElasticLinear,
                                      ElasticMixin, Layout)
+from gancomp_lite.losses import crop_patches
 from gancomp_lite.space import ChannelSpace, ConfigError
 
 ARCH = "tpgan"
@@ -132,21 +133,11 @@ def crop_parts(images: torch.Tensor, boxes: torch.Tensor | None = None) -> dict[
     template = part_boxes(size)
     if boxes is None:
         return {p: images[:, :, t:t + h, l:l + w] for p, (t, l, h, w) in template.items()}
-    n = images.shape[0]
-    if tuple(boxes.shape) != (n, len(PARTS), 4):
-        raise ValueError(f"boxes must have shape ({n}, 4, 4) (top, left, h, w for {PARTS}), got {tuple(boxes.shape)}")
-    rows = boxes.detach().cpu().long().tolist()
-    patches = {}
-    for k, part in enumerate(PARTS):
+    patches = crop_patches(images, boxes, PARTS)
+    for part, patch in patches.items():
         _, _, h, w = template[part]
-        crops = []
-        for i, row in enumerate(rows):
-            top, left, bh, bw = row[k]
-            if (bh, bw) != (h, w) or not (0 <= top <= size - h and 0 <= left <= size - w):
-                raise ValueError(f"sample {i}: {part} box {row[k]} must be {h}x{w} and lie inside the "
-                                 f"{size}x{size} image")
-            crops.append(images[i, :, top:top + h, left:left + w])
-        patches[part] = torch.stack(crops)
+        if patch.shape[-2:] != (h, w):
+            raise ValueError(f"{part} boxes are {tuple(patch.shape[-2:])}; TP-GAN's {part} patch is {h}x{w} at {size}x{size}")
     return patches
 
 
