@@ -232,6 +232,7 @@ class CostModel:
             if unknown:
                 raise ValueError(f"layer groups {unknown} are not in the {self.space.arch} channel space")
             self.groups = self.space.names
+            self._choices = [frozenset(g.choices) for g in self.space.groups]
             self.multipliers = np.array([g.multiplier for g in self.space.groups], dtype=np.int64)
         else:
             self.groups = tuple(full)
@@ -272,13 +273,19 @@ class CostModel:
             if self.space is None:
                 raise ConfigError("a config string needs a channel space; pass a dict of layer widths")
             config = self.space.decode(config)
-        elif self.space is not None:
-            config = self.space.validate(config)
-        missing = [g for g in self.groups if g not in config]
-        if missing:
+        try:
+            values = [config[g] for g in self.groups]
+        except KeyError:
+            values = None
+        if self.space is not None and (values is None or len(config) != len(values) or any(
+                v not in allowed for v, allowed in zip(values, self._choices))):
+            self.space.validate(config)          # the space's own message (group, allowed choices)
+        if values is None:
+            missing = [g for g in self.groups if g not in config]
             raise ConfigError(f"config has no width for groups {missing}; groups are {list(self.groups)}")
-        vec = np.array([config[g] for g in self.groups], dtype=np.int64) * self.multipliers
-        self._check_range(vec[None])
+        vec = np.array(values, dtype=np.int64) * self.multipliers
+        if not ((vec >= 1) & (vec <= self.full)).all():
+            self._check_range(vec[None])
         return vec
 
     def array(self, configs: Sequence[Mapping[str, int]]) -> np.ndarray:

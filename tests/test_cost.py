@@ -181,6 +181,8 @@ def test_bad_inputs_are_refused_clearly():
         model.macs("16_16_20_16_16_16_16_16")
     with pytest.raises(ConfigError, match="has 3 fields; expected 8"):
         model.macs("16_16_16")
+    with pytest.raises(ConfigError, match=r"missing \['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7'\]"):
+        model.macs({"c0": 16})
     with pytest.raises(ChannelError, match=r"group 'c3': 80 channels is outside 1\.\.64"):
         model.macs_batch(np.array([[16, 16, 16, 20, 16, 16, 16, 16]]))
     plain = nn.Sequential(nn.Conv2d(3, 4, 3))

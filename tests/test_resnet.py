@@ -111,3 +111,11 @@ def test_separable_knob_rejects_unknown_groups():
 def test_config_wider_than_the_teacher_is_refused():
     with pytest.raises(ValueError, match=r"group 'c0': 24 is wider than the teacher \(16\)"):
         build("mobile-resnet9", "24_16_16_16_16_16_16_16", SIZE, **TINY)
+
+
+def test_extracted_subnet_exports():
+    torch.manual_seed(0)
+    model = build("mobile-resnet9", SUB, SIZE, **TINY).eval()
+    x = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
+    exported = torch.export.export(model, (x,))
+    torch.testing.assert_close(exported.module()(x), model(x))
