@@ -105,6 +105,15 @@ def plot_illuminations(dataset: FaceDataset, identity: str, yaw: int = 0) -> Fig
     return fig
 
 
+def plot_samples(samples: Sequence[dict], titles: Sequence[str], *, landmarks: bool = True) -> Figure:
+    """Profile images of a few samples side by side, with their landmarks and, at yaw 0, patch boxes."""
+    fig, axes = plt.subplots(1, len(samples), figsize=(1.6 * len(samples), 1.8), squeeze=False)
+    for ax, sample, title in zip(axes[0], samples, titles):
+        _show(ax, sample, title, landmarks, True)
+    fig.tight_layout()
+    return fig
+
+
 def plot_yaw_counts(records: Iterable[FaceRecord]) -> Figure:
     """Bar chart of profile/frontal pairs per yaw."""
     counts = Counter(r.yaw for r in records)

@@ -40,6 +40,8 @@ def test_identity_grid_and_illuminations(dataset):
     assert [ax.get_title() for ax in fig.axes[:3]] == ["+45", "+0", "-90"]
     fig = viz_data.plot_illuminations(dataset, "002", yaw=-15)
     assert [ax.get_title() for ax in fig.axes] == ["illum 00", "illum 07"]
+    fig = viz_data.plot_samples([dataset[0], dataset[1]], ["a", "b"])
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b"] and all(ax.images for ax in fig.axes)
     fig = viz_data.plot_yaw_counts(dataset.records)
     assert [p.get_height() for p in fig.axes[0].patches] == [4, 4, 4, 4]
 
