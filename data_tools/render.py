@@ -29,6 +29,7 @@ CM = 0.075          # image units per cm; the image spans [-1, 1], i.e. 26.7 cm 
 EYE_LEVEL = 0.15    # height of the eye line in image units (+1 = top edge)
 R0 = 9.0            # cm; face coordinate X = R0 * theta, an arc length across the face
 SUPERSAMPLE = 2     # rendered at 2x per axis, then averaged: anti-aliasing
+DEPTH_STEPS = 4096  # z-buffer depth resolution, steps per cm
 
 # Identity parameters: name -> (mean, standard deviation), cm unless noted. An identity draws
 # mean + std * z / difficulty with z ~ N(0, 1) clipped to +-2.5, so cues are spread over the
@@ -235,7 +236,7 @@ def _face(p, theta, y, s, c, base, smile):
     ml = Y - line
     up_lip = (p["lip_up"] * along * (1 - 0.25 * torch.exp(-(X / 0.35) ** 2))).clamp(min=0.05)
     lo_lip = (p["lip_lo"] * along).clamp(min=0.05)
-    lips = p["lip_pro"] * along * (torch.exp(-((ml - gap / 2 - up_lip / 2) / up_lip) ** 2)
+    lips = p["lip_pro"] * along ** 2 * (torch.exp(-((ml - gap / 2 - up_lip / 2) / up_lip) ** 2)
                                    + torch.exp(-((ml + gap / 2 + lo_lip / 2) / lo_lip) ** 2))
     mouth_open = torch.sigmoid((gap / 2 - ml.abs()) / 0.04) * (along > 0) if smile else torch.zeros_like(ml)
     groove = 0.25 * torch.exp(-(ml / 0.09) ** 2) * along
@@ -443,21 +444,19 @@ def render_heads(identities: torch.Tensor, yaws: torch.Tensor, lights: list[Ligh
     feats = torch.cat([normal, surf["albedo"].permute(1, 0, 2, 3), surf["gloss"].unsqueeze(1),
                        surf["power"].unsqueeze(1), ao.unsqueeze(1)], 1)             # (B, 9, rows, n)
 
-    # Project every sample into every camera; per pixel keep the nearest (largest depth).
+    # Project every sample into every camera; per pixel keep the nearest (largest depth). Scalars are
+    # folded into small (B, V, 1, n) factors so that each big (B, V, rows, n) tensor costs few passes.
     psi = torch.deg2rad(yaws).view(B, V, 1, 1)
+    across = (st * torch.cos(psi) - ct * torch.sin(psi)) * (CM * scale.view(B, 1, 1, 1) * cols / 2)
+    toward = (st * torch.sin(psi) + ct * torch.cos(psi)) * DEPTH_STEPS
     rr = r.unsqueeze(1)
-    u = rr * (st * torch.cos(psi) - ct * torch.sin(psi))
-    depth = rr * (st * torch.sin(psi) + ct * torch.cos(psi))
-    u_img = u * (CM * scale.view(B, 1, 1, 1)) + shift.view(B, V, 1, 1)
-    col = torch.floor((u_img + 1) * (cols / 2)).long()
-    ok = (r.unsqueeze(1) > 0.05) & (col >= 0) & (col < cols)
-    index = torch.arange(n, device=dev)
-    key = ((depth + 64) * 4096).long() * n + index
-    key = torch.where(ok, key, torch.full_like(key, -1))
-    col = torch.where(ok, col, torch.full_like(col, cols))
-    zbuf = torch.full((B, V, rows, cols + 1), -1, dtype=torch.long, device=dev)
+    col = torch.addcmul((shift.view(B, V, 1, 1) + 1) * (cols / 2) + 1, rr, across).clamp_(0, cols + 1).long()
+    key = torch.addcmul(torch.full_like(toward, 64.0 * DEPTH_STEPS), rr, toward).long().mul_(n)
+    key.add_(torch.arange(n, device=dev))
+    key = torch.where((rr > 0.05), key, torch.full_like(key, -1))
+    zbuf = torch.full((B, V, rows, cols + 2), -1, dtype=torch.long, device=dev)
     zbuf.scatter_reduce_(-1, col, key, reduce="amax")
-    zbuf = zbuf[..., :cols]
+    zbuf = zbuf[..., 1:-1]                    # columns 0 and cols + 1 collect the samples outside the image
     hit = zbuf >= 0
     win = zbuf.clamp(min=0) % n
     g = torch.gather(feats.unsqueeze(1).expand(B, V, -1, rows, n), -1,
@@ -480,18 +479,22 @@ def render_heads(identities: torch.Tensor, yaws: torch.Tensor, lights: list[Ligh
         images.append(F.avg_pool2d(rgb.reshape(B * V, 3, rows, cols), SUPERSAMPLE).reshape(B, V, 3, size, size))
     images = torch.stack(images, 2).clamp(0, 1) ** (1 / 1.3)
 
-    # Landmarks: project, then visible if nothing in the z-buffer lies clearly in front of them.
-    pts = landmarks_3d(p, smile)                                                       # (B, 5, 3)
-    x3, y3, z3 = pts[..., 0].unsqueeze(1), pts[..., 1].unsqueeze(1), pts[..., 2].unsqueeze(1)
-    psi2 = psi[:, :, :, 0]
-    lu = (x3 * torch.cos(psi2) - z3 * torch.sin(psi2)) * CM * scale.view(B, 1, 1) + shift.view(B, V, 1)
+    # Landmarks: project, then test visibility exactly in each landmark's own horizontal slice: it is
+    # hidden if the slice's outline crosses the ray from the landmark to the camera in front of it.
+    pts = landmarks_3d(p, smile)                                                                     # (B, 5, 3)
+    x3, y3, z3 = pts[..., 0].unsqueeze(1), pts[..., 1].unsqueeze(1), pts[..., 2].unsqueeze(1)         # (B, 1, 5)
+    psi2 = psi[:, :, :, 0]                                                                           # (B, V, 1)
+    lu = x3 * torch.cos(psi2) - z3 * torch.sin(psi2)
     ld = x3 * torch.sin(psi2) + z3 * torch.cos(psi2)
-    lv = (y3 * CM * scale.view(B, 1, 1) + EYE_LEVEL + lift.view(B, 1, 1)).expand(B, V, -1)
-    px, py = (lu + 1) * (size / 2), (1 - lv) * (size / 2)
-    ci = torch.floor(px * SUPERSAMPLE).long()
-    ri = torch.floor(py * SUPERSAMPLE).long()
-    inside = (ci >= 0) & (ci < cols) & (ri >= 0) & (ri < rows)
-    zk = zbuf.reshape(B, V, -1).gather(-1, (ri.clamp(0, rows - 1) * cols + ci.clamp(0, cols - 1)))
-    front = (zk // n).float() / 4096 - 64
-    visible = inside & (zk >= 0) & (ld >= front - 0.5)
+    ring = head_surface(p, theta.view(1, 1, n), pts[..., 1:2], smile)["radius"].unsqueeze(1)         # (B, 1, 5, n)
+    ou = ring * torch.sin(theta - psi) - lu.unsqueeze(-1)
+    od = ring * torch.cos(theta - psi)
+    ou2, od2 = ou.roll(-1, -1), od.roll(-1, -1)
+    crosses = (ou * ou2 <= 0) & (ou != ou2)
+    at = od + (od2 - od) * (ou / (ou - ou2).where(ou != ou2, torch.ones_like(ou)))
+    hidden = (crosses & (at > ld.unsqueeze(-1) + 0.2)).any(-1)
+    px = (lu * CM * scale.view(B, 1, 1) + shift.view(B, V, 1) + 1) * (size / 2)
+    py = (1 - (y3 * CM * scale.view(B, 1, 1) + EYE_LEVEL + lift.view(B, 1, 1))) * (size / 2)
+    py = py.expand(B, V, -1)
+    visible = ~hidden & (px >= 0) & (px <= size) & (py >= 0) & (py <= size)
     return Views(images, torch.stack([px, py], -1), visible)
