@@ -148,3 +148,16 @@ def test_empty_or_wrong_root(tmp_path):
     (tmp_path / "session01" / "multiview").mkdir(parents=True)
     with pytest.raises(DataError, match="no Multi-PIE images"):
         load_multipie(tmp_path)
+
+
+def test_reads_synthpie_output(tmp_path):
+    from data_tools.synthpie import render_synthpie
+
+    render_synthpie(tmp_path, ids=2, size=16, illums=2, seed=0, progress=False, expressions=("neutral", "smile"))
+    records = load_multipie(tmp_path, verify="decode")
+    assert len(records) == 2 * 13 * 2 * 2 and not records.skipped
+    assert {r.expression for r in records} == {"neutral", "smile"}
+    assert all(r.landmarks is not None and r.visible is not None for r in records)
+    meta = json.loads((tmp_path / "synthpie.json").read_text())
+    train, test = split_multipie(records)
+    assert train.identities() == meta["train_ids"] and test.identities() == meta["test_ids"]
