@@ -54,6 +54,8 @@ from gancomp_lite.space import ChannelSpace, ConfigError
 CONVENTIONS = ("gancomp", "physical")
 DEFAULT_SIZES = {"resnet9": 256, "mobile-resnet9": 256}     # GAN Compression's; faces default to 128
 WIDTH_KNOBS = ("ngf", "base", "gf_dim", "width")            # what --ngf maps to, first one a family has
+COUNTED_TYPES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d, nn.InstanceNorm2d, nn.LayerNorm,
+                 nn.GroupNorm)                              # must be elastic to be counted
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ def _param_coefficients(layer: nn.Module) -> tuple[int, int]:
 
 def _check_plain_layers(model: nn.Module) -> None:
     for name, module in model.named_modules():
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d)) and \
+        if isinstance(module, COUNTED_TYPES) and \
                 not isinstance(module, ElasticMixin):
             raise TypeError(f"layer {name!r} is a plain {type(module).__name__}; the cost model counts elastic "
                             f"layers only (gancomp_lite.nn.elastic): build it with a fixed int layout instead")
