@@ -8,8 +8,9 @@ linear in the config vector ``g``::
     w_in = A_in @ g + c_in,   w_out = A_out @ g + c_out        (one row per layer call)
     MACs = sum_l  q_l * w_in_l * w_out_l  +  p_l * w_out_l
 
-so a config (or a whole batch of them) costs two small matrix products. Tests check the table
-against torchinfo, ``torch.utils.flop_counter`` and real extracted sub-networks.
+so MACs (and parameters) are a quadratic form ``g^T M g + v.g + k`` in the group widths: a config,
+or a whole batch of them, costs a few tiny matrix products. Tests check the counts against
+torchinfo, ``torch.utils.flop_counter`` and real extracted sub-networks.
 
 Two conventions, to be named on every table and plot:
 
@@ -68,12 +69,13 @@ class Cost:
 class _Call:
     """One recorded call of an elastic layer (shapes at full width, batch 1)."""
     name: str
-    layer: ElasticMixin
     kind: str
     kernel: int           # kh * kw (1 for linear and norms)
     in_pixels: int        # H_in * W_in (tokens for a linear layer)
     out_pixels: int       # H_out * W_out
     out_hw: tuple[int, ...]
+    in_parts: tuple[tuple[str | None, int], ...]
+    out_parts: tuple[tuple[str | None, int], ...]
 
 
 def _kind(layer: nn.Module) -> str:
@@ -128,6 +130,10 @@ def _check_plain_layers(model: nn.Module) -> None:
                             f"layers only (gancomp_lite.nn.elastic): build it with a fixed int layout instead")
 
 
+class _MetaUnsupported(RuntimeError):
+    """The model's forward cannot run on the meta device (and it has no real weights to run on)."""
+
+
 def _on_meta(model: nn.Module) -> bool:
     return any(t.is_meta for t in model.parameters())
 
@@ -145,11 +151,11 @@ def _trace(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> list[_Call]:
         kind = _kind(layer)
         if kind == "linear":
             tokens = int(np.prod(x.shape[1:-1])) if x.dim() > 2 else 1
-            calls.append(_Call(name, layer, kind, 1, tokens, tokens, ()))
+            calls.append(_Call(name, kind, 1, tokens, tokens, (), layer.in_parts, layer.out_parts))
             return
         kernel = int(np.prod(layer.weight.shape[2:])) if kind not in ("instancenorm", "batchnorm") else 1
-        calls.append(_Call(name, layer, kind, kernel, int(np.prod(x.shape[2:])), int(np.prod(output.shape[2:])),
-                           tuple(output.shape[2:])))
+        calls.append(_Call(name, kind, kernel, int(np.prod(x.shape[2:])), int(np.prod(output.shape[2:])),
+                           tuple(output.shape[2:]), layer.in_parts, layer.out_parts))
 
     layers = list(elastic_layers(model))
     saved = [(layer, layer.active) for _, layer in layers]
@@ -168,7 +174,8 @@ def _trace(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> list[_Call]:
                 if _on_meta(model):
                     raise _MetaUnsupported(str(err)) from err
                 calls.clear()
-                model(*(torch.zeros(x.shape, dtype=x.dtype) for x in inputs))
+                device = next(model.parameters()).device
+                model(*(torch.zeros(x.shape, dtype=x.dtype, device=device) for x in inputs))
     finally:
         for handle in handles:
             handle.remove()
@@ -178,10 +185,6 @@ def _trace(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> list[_Call]:
     if not calls:
         raise ValueError(f"{type(model).__name__} ran no elastic layer: nothing to count")
     return calls
-
-
-class _MetaUnsupported(RuntimeError):
-    """The model's forward cannot run on the meta device (and it has no real weights to run on)."""
 
 
 class _Quadratic:
@@ -253,8 +256,8 @@ class CostModel:
                         a[row, index[group]] += 1
             return a, c
 
-        self._call_in = layout_rows([c.layer.in_parts for c in self.calls])
-        self._call_out = layout_rows([c.layer.out_parts for c in self.calls])
+        self._call_in = layout_rows([c.in_parts for c in self.calls])
+        self._call_out = layout_rows([c.out_parts for c in self.calls])
         self._macs_coef = {conv: np.array([_mac_coefficients(c, conv) for c in self.calls], dtype=np.int64)
                            for conv in CONVENTIONS}
         self._macs = {conv: _Quadratic(self._call_in, self._call_out, coef) for conv, coef in self._macs_coef.items()}
@@ -388,11 +391,12 @@ def _arch_cost_model(arch: str, size: int, knobs: tuple) -> CostModel:
 
 def count(arch_or_model: str | nn.Module, config: Mapping[str, int] | str | None = None, size: int | None = None,
           convention: str = "gancomp", **knobs) -> Cost:
-    """MACs and parameters of a registered arch (by name, with its knobs) or of a model, at `config`."""
+    """MACs and parameters of a registered arch (by name, with its knobs) or of a model, at `config`.
+
+    `config`: a dict or string of stored values (None: the teacher, or the model's own widths).
+    """
     if isinstance(arch_or_model, str):
         model = CostModel.for_arch(arch_or_model, size, **knobs)
-        if config is None:
-            config = model.space.teacher()
     else:
         if knobs:
             raise TypeError(f"knobs {sorted(knobs)} only apply when counting a registered arch by name")
@@ -404,8 +408,7 @@ def layer_table(arch_or_model: str | nn.Module, config: Mapping[str, int] | str 
                 size: int | None = None, convention: str = "gancomp", **knobs) -> list[dict]:
     """Per-layer MACs (for plots); see ``CostModel.layer_table``."""
     if isinstance(arch_or_model, str):
-        model = CostModel.for_arch(arch_or_model, size, **knobs)
-        return model.layer_table(config if config is not None else model.space.teacher(), convention)
+        return CostModel.for_arch(arch_or_model, size, **knobs).layer_table(config, convention)
     return CostModel(arch_or_model, size).layer_table(config, convention)
 
 
