@@ -49,7 +49,7 @@ IDENTITY_PARAMS: dict[str, tuple[float, float]] = {
     "lip_pro": (0.45, 0.15), "lip_red": (0.55, 0.15),
     "ear_y": (-1.3, 0.35), "ear_h": (3.0, 0.3), "ear_out": (1.3, 0.3), "ear_back": (0.12, 0.06),
     "hair_line": (6.3, 0.8), "hair_temple": (1.0, 0.5), "hair_thick": (1.0, 0.35),
-    "hair_back": (-6.0, 1.5), "hair_lum": (0.16, 0.05), "hair_warm": (0.5, 0.25),
+    "hair_back": (-6.0, 1.5), "hair_lum": (0.16, 0.03), "hair_warm": (0.5, 0.25),
     "skin_lum": (0.62, 0.03), "skin_warm": (0.0, 0.025), "neck_w": (4.9, 0.3), "smile": (1.0, 0.2),
 }
 PARAM_NAMES: tuple[str, ...] = tuple(IDENTITY_PARAMS)
