@@ -34,6 +34,7 @@ DEPTH_STEPS = 4096  # z-buffer depth resolution, steps per cm
 # Identity parameters: name -> (mean, standard deviation), cm unless noted. An identity draws
 # mean + std * z / difficulty with z ~ N(0, 1) clipped to +-2.5, so cues are spread over the
 # whole head (skull, jaw, eyes, brows, nose, lips, ears, hair) and colours vary only modestly.
+# Small asymmetries (eye and brow heights, mouth tilt) make the far side more than a mirror.
 IDENTITY_PARAMS: dict[str, tuple[float, float]] = {
     "head_w": (7.3, 0.35), "head_d": (9.9, 0.4), "head_h": (10.3, 0.4),
     "face_w": (6.4, 0.35), "forehead_z": (9.3, 0.3), "cheek": (0.5, 0.3),
@@ -50,6 +51,7 @@ IDENTITY_PARAMS: dict[str, tuple[float, float]] = {
     "ear_y": (-1.3, 0.35), "ear_h": (3.0, 0.3), "ear_out": (1.3, 0.3), "ear_back": (0.12, 0.06),
     "hair_line": (6.3, 0.8), "hair_temple": (1.0, 0.5), "hair_thick": (1.0, 0.35),
     "hair_back": (-6.0, 1.5), "hair_lum": (0.16, 0.03), "hair_warm": (0.5, 0.25),
+    "eye_asym": (0.0, 0.12), "brow_asym": (0.0, 0.15), "mouth_tilt": (0.0, 0.04),
     "skin_lum": (0.62, 0.03), "skin_warm": (0.0, 0.025), "neck_w": (4.9, 0.3), "smile": (1.0, 0.2),
 }
 PARAM_NAMES: tuple[str, ...] = tuple(IDENTITY_PARAMS)
@@ -180,7 +182,7 @@ def _eye_frame(p, X, Y, smile):
     """Per-eye local coordinates: along the eye (+ = outer corner), across it, and the opening's lid heights."""
     side = torch.sign(X)
     lx = (X - side * p["eye_x"]) * side
-    ly = Y - p["eye_y"] - p["eye_tilt"] * lx
+    ly = Y - p["eye_y"] - side * p["eye_asym"] / 2 - p["eye_tilt"] * lx
     w = 1.35 * p["eye_size"]
     shape = (1 - (lx / w) ** 2).clamp(min=0) ** 0.6
     upper = p["eye_open"] * p["eye_size"] * (1 - 0.2 * smile) * shape * (1 + 0.15 * lx / w)
@@ -191,7 +193,7 @@ def _eye_frame(p, X, Y, smile):
 def _mouth_frame(p, X, Y, smile):
     """Mouth half-width, the lip line's height at X, and the gap the lips open when smiling."""
     width = p["mouth_w"] + 0.45 * smile * p["smile"]
-    line = p["mouth_y"] + (0.015 + 0.06 * smile * p["smile"]) * X ** 2
+    line = p["mouth_y"] + p["mouth_tilt"] * X + (0.015 + 0.06 * smile * p["smile"]) * X ** 2
     gap = 0.4 * smile * p["smile"]
     return width, line, gap
 
@@ -215,8 +217,9 @@ def _eye_centres(p: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.T
     centres = []
     for sx in (-1, 1):
         th = sx * p["eye_x"] / R0
-        r_surf = _base_radius(p, torch.sin(th), torch.cos(th), p["eye_y"])
-        centres.append((r_surf * torch.sin(th), p["eye_y"], r_surf * torch.cos(th) - EYE_RADIUS - 0.15 - p["socket"]))
+        ey = p["eye_y"] + sx * p["eye_asym"] / 2
+        r_surf = _base_radius(p, torch.sin(th), torch.cos(th), ey)
+        centres.append((r_surf * torch.sin(th), ey, r_surf * torch.cos(th) - EYE_RADIUS - 0.15 - p["socket"]))
     return centres
 
 
@@ -263,7 +266,7 @@ def _face(p, theta, y, s, c, base, smile):
     nostril = sum(_gauss(X - sx * 0.55, Y - p["nose_y"] + 0.85, 0.35, 0.18) for sx in (-1, 1))
     albedo = albedo * (1 - 0.75 * nostril.clamp(max=1))
     bx = lx / p["brow_len"]
-    by = ly - p["brow_y"] - p["brow_arch"] * (1 - (bx - 0.1) ** 2) + p["brow_tilt"] * lx
+    by = ly - p["brow_y"] - torch.sign(X) * p["brow_asym"] / 2 - p["brow_arch"] * (1 - (bx - 0.1) ** 2) + p["brow_tilt"] * lx
     thick = torch.where((bx > -0.9) & (bx < 1.0), p["brow_thick"] * (1 - 0.5 * bx.clamp(0, 1)), -1.0)
     albedo = _lerp(albedo, _hair_rgb(p), torch.sigmoid((thick - by.abs()) / 0.08) * p["brow_dark"])
     albedo = albedo * (1 - 0.7 * torch.exp(-((ly - upper) / 0.08) ** 2) * (upper > 0.05))
@@ -392,7 +395,7 @@ def landmarks_3d(p: dict[str, torch.Tensor], smile: float) -> torch.Tensor:
     width = _mouth_frame(p, 0, 0, smile)[0]
     for sx in (-1, 1):
         theta = sx * width / R0
-        line = _mouth_frame(p, width, 0, smile)[1]
+        line = _mouth_frame(p, sx * width, 0, smile)[1]
         rc = head_surface(p, theta, line, smile)["radius"]
         points.append(torch.stack([rc * torch.sin(theta), line, rc * torch.cos(theta)], -1).reshape(-1, 3))
     return torch.stack(points, 1)

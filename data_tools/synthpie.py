@@ -106,12 +106,25 @@ def _nuisance(seed: int, subject: int) -> dict[str, np.ndarray]:
             "gain": np.clip(rng.normal(1, 0.05, (n_rec, n_cam, len(ILLUMINATION_IDS))), 0.85, 1.15)}
 
 
+def _prepare_out(root: Path) -> Path:
+    """An empty folder to render into: a previous SynthPIE tree there is replaced, anything else is refused."""
+    if root.exists() and any(root.iterdir()):
+        if not (root / "synthpie.json").is_file():
+            raise ValueError(f"{root} is not empty and holds no synthpie.json: refusing to write a SynthPIE tree into it")
+        shutil.rmtree(root / f"session{SESSION}", ignore_errors=True)
+        for name in ("synthpie.json", "landmarks.csv", COMPLETE):
+            (root / name).unlink(missing_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
 def render_synthpie(out: str | os.PathLike, preset: str = "quick", ids: int | None = None, size: int | None = None,
                     illums: int | None = None, seed: int = 0, progress: bool = True,
                     difficulty: float = DEFAULT_DIFFICULTY, expressions=("neutral",),
                     neutral_illumination: str = NEUTRAL_ILLUMINATION, device: str | None = None,
                     batch: int | None = None) -> dict:
-    """Render the SynthPIE tree into ``out``; return a small JSON-able summary.
+    """Render the SynthPIE tree into ``out`` (empty, new, or an older SynthPIE tree, which is replaced);
+    return a small JSON-able summary.
 
     Geometry is built once per identity and expression and re-projected for all 13 cameras;
     shading all illuminations reuses the same pixels. ``batch`` identities render together.
@@ -119,8 +132,7 @@ def render_synthpie(out: str | os.PathLike, preset: str = "quick", ids: int | No
     cfg = synth_config(preset, ids, size, illums, seed, difficulty, expressions, neutral_illumination)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     batch = batch or (16 if device.type == "cuda" else max(1, (4 * 64 * 64) // (cfg.size * cfg.size)))
-    root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
+    root = _prepare_out(Path(out))
     lights = [render.LIGHTS[i] for i in cfg.illuminations]
     light_index = [ILLUMINATION_IDS.index(i) for i in cfg.illuminations]
     rows: list[list[str]] = []

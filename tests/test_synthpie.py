@@ -163,6 +163,17 @@ def test_presets():
     assert synth_config("quick", ids=8).train == 6
 
 
+def test_rerender_replaces_an_old_tree_and_refuses_foreign_folders(tmp_path):
+    render_synthpie(tmp_path / "tree", ids=2, size=32, illums=2, progress=False, device="cpu")
+    render_synthpie(tmp_path / "tree", ids=1, size=32, illums=1, progress=False, device="cpu")
+    assert len(list((tmp_path / "tree").rglob("*.png"))) == len(read_landmarks(tmp_path / "tree")) == 13
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(ValueError, match="not empty"):
+        render_synthpie(tmp_path / "mine", ids=1, size=32, illums=1, progress=False)
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
 @pytest.mark.parametrize("bad, word", [
     (dict(size=0), "size"), (dict(size=-64), "size"), (dict(ids=0), "ids"), (dict(illums=21), "illums"),
     (dict(illums=0), "illums"), (dict(difficulty=0), "difficulty"), (dict(expressions=("angry",)), "expressions"),
