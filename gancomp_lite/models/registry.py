@@ -7,6 +7,7 @@ widths; ``config=None`` means the teacher). Teacher, supernet and sub-network ar
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Mapping
 from types import ModuleType
 
@@ -29,14 +30,18 @@ def _family(arch: str) -> ModuleType:
     return importlib.import_module(FAMILIES[arch])
 
 
-def channel_space(arch: str, **knobs) -> ChannelSpace:
-    return _family(arch).space(**knobs)
+def channel_space(arch: str, size: int | None = None, **knobs) -> ChannelSpace:
+    """The family's channel space; `size` matters only to families whose depth follows the size (CR-GAN)."""
+    space = _family(arch).space
+    if size is not None and "size" in inspect.signature(space).parameters:
+        knobs["size"] = size
+    return space(**knobs)
 
 
 def build(arch: str, config: Mapping[str, int] | str | None = None, size: int = 128, **knobs) -> nn.Module:
     """The `arch` generator at `config` (a dict or a config string; None = teacher widths)."""
     family = _family(arch)
-    space = family.space(**knobs)
+    space = channel_space(arch, size, **knobs)
     if isinstance(config, str):
         config = space.decode(config)
     elif config is not None:
