@@ -156,14 +156,14 @@ def _base_radius(p, s, c, y):
     """The head without facial detail: a loft of horizontal superellipses (half-width W, front depth F,
     back depth K) along smooth per-identity profiles from chin to crown, smoothly joined to the neck."""
     y = y + torch.zeros_like(p["head_w"])
+    fz, one = p["forehead_z"], torch.ones_like(p["forehead_z"])
     knots_y = torch.cat([p["chin_y"] - 0.9, p["chin_y"], p["chin_y"] + 1.2, p["jaw_y"],
-                         -2.2 + 0 * p["jaw_y"], 0.8 + 0 * p["jaw_y"], CRANIUM_Y + 0 * p["jaw_y"]], 1)[:, :, 0]
-    fz = p["forehead_z"]
+                         -2.2 * one, 0.8 * one, CRANIUM_Y * one], 1)[:, :, 0]          # chin to skull, (B, K)
     knots_v = torch.stack([
-        torch.cat([0 * fz + 1.0, p["chin_w"], p["chin_w"] + 1.3, p["jaw_w"], p["face_w"], p["head_w"] - 0.25, p["head_w"]], 1),
-        torch.cat([0 * fz + 2.0, p["chin_z"] - 1.0, p["chin_z"], fz - 0.6, fz - 0.4, fz + 0.1, fz], 1),
-        torch.cat([0 * fz + 2.0, 0 * fz + 5.0, 0 * fz + 6.6, 0 * fz + 6.8, p["head_d"] - 2.0, p["head_d"] - 0.5, p["head_d"]], 1),
-    ], -1)[:, :, 0]                                                        # (B, K, 3)
+        torch.cat([1.0 * one, p["chin_w"], p["chin_w"] + 1.3, p["jaw_w"], p["face_w"], p["head_w"] - 0.25, p["head_w"]], 1),
+        torch.cat([2.0 * one, p["chin_z"] - 1.0, p["chin_z"], fz - 0.6, fz - 0.4, fz + 0.1, fz], 1),
+        torch.cat([2.0 * one, 5.0 * one, 6.6 * one, 6.8 * one, p["head_d"] - 2.0, p["head_d"] - 0.5, p["head_d"]], 1),
+    ], -1)[:, :, 0]                                       # (B, K, 3): half-width W, front depth F, back depth K
     low = _hermite(y, knots_y, knots_v, torch.zeros_like(knots_v[:, 0]))
     top = p["head_h"] + 2.3 - CRANIUM_Y
     dome = (1 - ((y - CRANIUM_Y) / top) ** 2).clamp(min=0).sqrt().unsqueeze(-1)
@@ -190,7 +190,7 @@ def _eye_frame(p, X, Y, smile):
     return lx, ly, upper, lower
 
 
-def _mouth_frame(p, X, Y, smile):
+def _mouth_frame(p, X, smile):
     """Mouth half-width, the lip line's height at X, and the gap the lips open when smiling."""
     width = p["mouth_w"] + 0.45 * smile * p["smile"]
     line = p["mouth_y"] + p["mouth_tilt"] * X + (0.015 + 0.06 * smile * p["smile"]) * X ** 2
@@ -234,7 +234,7 @@ def _face(p, theta, y, s, c, base, smile):
     socket = p["socket"] * _gauss(lx + 0.1, ly + 0.1, 1.8, 1.2)
     brow = p["brow_ridge"] * _gauss(X.abs() - 2.2, Y - 1.3, 2.4, 0.9)
     nose, alae = _nose_height(p, X, Y)
-    width, line, gap = _mouth_frame(p, X, Y, smile)
+    width, line, gap = _mouth_frame(p, X, smile)
     along = (1 - (X / width) ** 2).clamp(min=0).sqrt()
     ml = Y - line
     up_lip = (p["lip_up"] * along * (1 - 0.25 * torch.exp(-(X / 0.35) ** 2))).clamp(min=0.05)
@@ -332,7 +332,7 @@ def head_surface(p: dict[str, torch.Tensor], theta: torch.Tensor, y: torch.Tenso
     a = theta.abs()
     ear_top = p["ear_y"] + p["ear_h"] + 0.3
     knots = [(0.0, p["hair_line"]), (0.65, p["hair_line"] + p["hair_temple"]), (0.95, 3.5 - 0.3 * p["hair_temple"]),
-             (1.25, 0.3 + 0 * ear_top), (1.42, ear_top), (1.9, ear_top), (2.3, p["hair_back"]), (math.pi + 0.01, p["hair_back"])]
+             (1.25, 0.3 * torch.ones_like(ear_top)), (1.42, ear_top), (1.9, ear_top), (2.3, p["hair_back"]), (math.pi + 0.01, p["hair_back"])]
     hairline = torch.zeros_like(a + ear_top)
     for (a0, h0), (a1, h1) in zip(knots, knots[1:]):
         t = ((a - a0) / (a1 - a0)).clamp(0, 1)
@@ -392,10 +392,10 @@ def landmarks_3d(p: dict[str, torch.Tensor], smile: float) -> torch.Tensor:
     r = head_surface(p, zero, ys, smile)["radius"]
     best = r.argmax(-1, keepdim=True)
     points.append(torch.stack([zero[:, 0, 0], ys.gather(-1, best).flatten(), r.gather(-1, best).flatten()], -1))
-    width = _mouth_frame(p, 0, 0, smile)[0]
+    width = _mouth_frame(p, 0, smile)[0]
     for sx in (-1, 1):
         theta = sx * width / R0
-        line = _mouth_frame(p, sx * width, 0, smile)[1]
+        line = _mouth_frame(p, sx * width, smile)[1]
         rc = head_surface(p, theta, line, smile)["radius"]
         points.append(torch.stack([rc * torch.sin(theta), line, rc * torch.cos(theta)], -1).reshape(-1, 3))
     return torch.stack(points, 1)
@@ -423,18 +423,33 @@ def render_heads(identities: torch.Tensor, yaws: torch.Tensor, lights: list[Ligh
     shift = torch.zeros(B, V, device=dev) if shift is None else shift
     scale = torch.ones(B, device=dev) if scale is None else scale
     lift = torch.zeros(B, device=dev) if lift is None else lift
-    rows, cols = size * SUPERSAMPLE, size * SUPERSAMPLE
-    n = 6 * cols                                  # surface samples per row: several per pixel column
+    gain = torch.ones(B, V, len(lights), device=dev) if gain is None else gain
+    rows = size * SUPERSAMPLE
+    n = 6 * rows                                  # surface samples per row: several per pixel column
     theta = (torch.arange(n, device=dev) + 0.5) * (2 * math.pi / n) - math.pi
     v = 1 - (torch.arange(rows, device=dev) + 0.5) * (2 / rows)
     ys = (v.view(1, rows, 1) - EYE_LEVEL - lift.view(B, 1, 1)) / (CM * scale.view(B, 1, 1))
-    surf = surface_maps(p, theta, ys, smile)
-    r = surf["radius"]
+    psi = torch.deg2rad(yaws).view(B, V, 1, 1)
 
+    surf = surface_maps(p, theta, ys, smile)
+    feats = _surface_features(surf, theta, ys)
+    zbuf = _zbuffer(surf["radius"], theta, psi, shift, scale, rows)
+    hit = zbuf >= 0
+    g = torch.gather(feats.unsqueeze(1).expand(B, V, -1, rows, n), -1,
+                     (zbuf.clamp(min=0) % n).unsqueeze(2).expand(B, V, feats.shape[1], rows, rows))
+    images = _shade(g, hit, psi, lights, gain, size)
+    landmarks, visible = _landmarks(p, theta, psi, shift, scale, lift, size, smile)
+    return Views(images, landmarks, visible)
+
+
+def _surface_features(surf: dict[str, torch.Tensor], theta: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """(B, 9, rows, n) per-sample shading inputs: normal (3), albedo (3), gloss, gloss power, cavity occlusion."""
+    r = surf["radius"]
+    n = r.shape[-1]
     # Normals from the radius map: n ~ (r sin - r_t cos, -r r_y, r cos + r_t sin).
     r_t = (r.roll(-1, -1) - r.roll(1, -1)) / (2 * (2 * math.pi / n))
     r_pad = torch.cat([r[:, :1], r, r[:, -1:]], 1)
-    y_pad = torch.cat([ys[:, :1] + (ys[:, :1] - ys[:, 1:2]), ys, ys[:, -1:] + (ys[:, -1:] - ys[:, -2:-1])], 1)
+    y_pad = torch.cat([2 * ys[:, :1] - ys[:, 1:2], ys, 2 * ys[:, -1:] - ys[:, -2:-1]], 1)
     r_y = (r_pad[:, 2:] - r_pad[:, :-2]) / (y_pad[:, 2:] - y_pad[:, :-2])
     st, ct = torch.sin(theta), torch.cos(theta)
     normal = torch.stack([r * st - r_t * ct, -r * r_y, r * ct + r_t * st], 1)
@@ -442,62 +457,75 @@ def render_heads(identities: torch.Tensor, yaws: torch.Tensor, lights: list[Ligh
     # Ambient occlusion from cavities: how far the surface lies below its local average.
     k = max(3, n // 96) | 1
     padded = F.pad(F.pad(r.unsqueeze(1), (k // 2, k // 2, 0, 0), mode="circular"), (0, 0, k // 2, k // 2), mode="replicate")
-    cavity = (F.avg_pool2d(padded, k, stride=1)[:, 0] - r).clamp(min=0)
-    ao = torch.exp(-1.2 * cavity)
-    feats = torch.cat([normal, surf["albedo"].permute(1, 0, 2, 3), surf["gloss"].unsqueeze(1),
-                       surf["power"].unsqueeze(1), ao.unsqueeze(1)], 1)             # (B, 9, rows, n)
+    ao = torch.exp(-1.2 * (F.avg_pool2d(padded, k, stride=1)[:, 0] - r).clamp(min=0))
+    return torch.cat([normal, surf["albedo"].permute(1, 0, 2, 3), surf["gloss"].unsqueeze(1),
+                      surf["power"].unsqueeze(1), ao.unsqueeze(1)], 1)
 
-    # Project every sample into every camera; per pixel keep the nearest (largest depth). Scalars are
-    # folded into small (B, V, 1, n) factors so that each big (B, V, rows, n) tensor costs few passes.
-    psi = torch.deg2rad(yaws).view(B, V, 1, 1)
+
+def _zbuffer(r: torch.Tensor, theta: torch.Tensor, psi: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor,
+             cols: int) -> torch.Tensor:
+    """(B, V, rows, cols) index of the nearest surface sample per pixel (-1 = background).
+
+    Each sample is projected into every camera and the largest depth wins via scatter_reduce on a
+    key that packs (depth, sample index). Scalars are folded into small (B, V, 1, n) factors so each
+    big (B, V, rows, n) tensor costs few passes.
+    """
+    B, V = psi.shape[:2]
+    n = r.shape[-1]
+    st, ct = torch.sin(theta), torch.cos(theta)
     across = (st * torch.cos(psi) - ct * torch.sin(psi)) * (CM * scale.view(B, 1, 1, 1) * cols / 2)
     toward = (st * torch.sin(psi) + ct * torch.cos(psi)) * DEPTH_STEPS
     rr = r.unsqueeze(1)
     col = torch.addcmul((shift.view(B, V, 1, 1) + 1) * (cols / 2) + 1, rr, across).clamp_(0, cols + 1).long()
     key = torch.addcmul(torch.full_like(toward, 64.0 * DEPTH_STEPS), rr, toward).long().mul_(n)
-    key.add_(torch.arange(n, device=dev))
-    key = torch.where((rr > 0.05), key, torch.full_like(key, -1))
-    zbuf = torch.full((B, V, rows, cols + 2), -1, dtype=torch.long, device=dev)
+    key.add_(torch.arange(n, device=r.device))
+    key = torch.where(rr > 0.05, key, torch.full_like(key, -1))
+    zbuf = torch.full((B, V, r.shape[1], cols + 2), -1, dtype=torch.long, device=r.device)
     zbuf.scatter_reduce_(-1, col, key, reduce="amax")
-    zbuf = zbuf[..., 1:-1]                    # columns 0 and cols + 1 collect the samples outside the image
-    hit = zbuf >= 0
-    win = zbuf.clamp(min=0) % n
-    g = torch.gather(feats.unsqueeze(1).expand(B, V, -1, rows, n), -1,
-                     win.unsqueeze(2).expand(B, V, feats.shape[1], rows, cols))  # (B, V, 9, rows, cols)
-    nrm, alb, gloss, power, occ = g[:, :, 0:3], g[:, :, 3:6], g[:, :, 6:7], g[:, :, 7:8], g[:, :, 8:9]
+    return zbuf[..., 1:-1]                    # columns 0 and cols + 1 collect the samples outside the image
 
-    # Shade each light: ambient (darkened in cavities) + Lambert + a Blinn-Phong highlight.
-    view = torch.stack([torch.sin(psi[:, :, 0, 0]), torch.zeros(B, V, device=dev), torch.cos(psi[:, :, 0, 0])], -1)
-    gain = torch.ones(B, V, len(lights), device=dev) if gain is None else gain
+
+def _shade(g: torch.Tensor, hit: torch.Tensor, psi: torch.Tensor, lights: list[Light], gain: torch.Tensor,
+           size: int) -> torch.Tensor:
+    """(B, V, L, 3, size, size) images: per light, ambient (darkened in cavities) + Lambert + Blinn-Phong."""
+    B, V = psi.shape[:2]
+    nrm, alb, gloss, power, occ = g[:, :, 0:3], g[:, :, 3:6], g[:, :, 6:7], g[:, :, 7:8], g[:, :, 8:9]
+    view = torch.cat([torch.sin(psi), torch.zeros_like(psi), torch.cos(psi)], 2).unsqueeze(-1)   # (B, V, 3, 1, 1)
     images = []
     for i, lt in enumerate(lights):
-        ldir = torch.tensor(lt.direction(), device=dev)
-        half = F.normalize(ldir + view, dim=-1).view(B, V, 3, 1, 1)
+        ldir = torch.tensor(lt.direction(), device=g.device).view(1, 1, 3, 1, 1)
+        half = F.normalize(ldir + view, dim=2)
         inten = (lt.intensity * gain[:, :, i]).view(B, V, 1, 1, 1)
-        lam = (nrm * ldir.view(1, 1, 3, 1, 1)).sum(2, keepdim=True).clamp(min=0)
+        lam = (nrm * ldir).sum(2, keepdim=True).clamp(min=0)
         spec = gloss * (nrm * half).sum(2, keepdim=True).clamp(min=0).pow(power) * (lam > 0)
         rgb = alb * (lt.ambient * occ + inten * lam) + inten * spec
         background = 0.22 + 0.35 * lt.ambient + 0.15 * inten
         rgb = torch.where(hit.unsqueeze(2), rgb, background.expand_as(rgb))
-        images.append(F.avg_pool2d(rgb.reshape(B * V, 3, rows, cols), SUPERSAMPLE).reshape(B, V, 3, size, size))
-    images = torch.stack(images, 2).clamp(0, 1) ** (1 / 1.3)
+        rows = rgb.shape[-1]
+        images.append(F.avg_pool2d(rgb.reshape(B * V, 3, rows, rows), rows // size).reshape(B, V, 3, size, size))
+    return torch.stack(images, 2).clamp(0, 1) ** (1 / 1.3)
 
-    # Landmarks: project, then test visibility exactly in each landmark's own horizontal slice: it is
-    # hidden if the slice's outline crosses the ray from the landmark to the camera in front of it.
+
+def _landmarks(p, theta, psi, shift, scale, lift, size, smile) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, V, 5, 2) pixel positions and (B, V, 5) visibility of the 5 landmarks.
+
+    Visibility is tested exactly in each landmark's own horizontal slice: a landmark is hidden if the
+    slice's outline crosses the ray from the landmark to the camera in front of it.
+    """
+    B, V = psi.shape[:2]
     pts = landmarks_3d(p, smile)                                                                     # (B, 5, 3)
     x3, y3, z3 = pts[..., 0].unsqueeze(1), pts[..., 1].unsqueeze(1), pts[..., 2].unsqueeze(1)         # (B, 1, 5)
-    psi2 = psi[:, :, :, 0]                                                                           # (B, V, 1)
-    lu = x3 * torch.cos(psi2) - z3 * torch.sin(psi2)
-    ld = x3 * torch.sin(psi2) + z3 * torch.cos(psi2)
-    ring = head_surface(p, theta.view(1, 1, n), pts[..., 1:2], smile)["radius"].unsqueeze(1)         # (B, 1, 5, n)
-    ou = ring * torch.sin(theta - psi) - lu.unsqueeze(-1)
-    od = ring * torch.cos(theta - psi)
+    psi = psi[:, :, :, 0]                                                                            # (B, V, 1)
+    lu = x3 * torch.cos(psi) - z3 * torch.sin(psi)
+    ld = x3 * torch.sin(psi) + z3 * torch.cos(psi)
+    ring = head_surface(p, theta.view(1, 1, -1), pts[..., 1:2], smile)["radius"].unsqueeze(1)       # (B, 1, 5, n)
+    ou = ring * torch.sin(theta - psi.unsqueeze(-1)) - lu.unsqueeze(-1)
+    od = ring * torch.cos(theta - psi.unsqueeze(-1))
     ou2, od2 = ou.roll(-1, -1), od.roll(-1, -1)
     crosses = (ou * ou2 <= 0) & (ou != ou2)
     at = od + (od2 - od) * (ou / (ou - ou2).where(ou != ou2, torch.ones_like(ou)))
     hidden = (crosses & (at > ld.unsqueeze(-1) + 0.2)).any(-1)
     px = (lu * CM * scale.view(B, 1, 1) + shift.view(B, V, 1) + 1) * (size / 2)
-    py = (1 - (y3 * CM * scale.view(B, 1, 1) + EYE_LEVEL + lift.view(B, 1, 1))) * (size / 2)
-    py = py.expand(B, V, -1)
+    py = ((1 - (y3 * CM * scale.view(B, 1, 1) + EYE_LEVEL + lift.view(B, 1, 1))) * (size / 2)).expand(B, V, -1)
     visible = ~hidden & (px >= 0) & (px <= size) & (py >= 0) & (py <= size)
-    return Views(images, torch.stack([px, py], -1), visible)
+    return torch.stack([px, py], -1), visible
