@@ -140,8 +140,15 @@ def test_training_reduces_the_loss_on_a_separable_problem():
     assert not trained.training
     before, after = _mean_loss(untrained, data), _mean_loss(trained, data)
     assert after < 0.5 * before, (before, after)
-    again = train_identity_network(data, steps=40, **kwargs)
-    assert all(torch.equal(a, b) for a, b in zip(trained.state_dict().values(), again.state_dict().values()))
+
+
+def test_training_is_seeded():
+    data = _separable_faces()
+    kwargs = dict(num_classes=3, steps=5, width=0.125, input_size=32, feature_dim=16, batch_size=4, progress=False)
+    first, again = (train_identity_network(data, seed=1, **kwargs).state_dict() for _ in range(2))
+    other = train_identity_network(data, seed=2, **kwargs).state_dict()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not torch.equal(first["fc2.weight"], other["fc2.weight"])
 
 
 def test_training_refuses_labels_outside_the_classes():
