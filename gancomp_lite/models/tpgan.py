@@ -52,13 +52,14 @@ cropped to their skip's size so odd patch sizes (20x20 eyes at 64x64) work.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from data_tools.protocol import PATCH_SIZES_128
+from data_tools.protocol import PATCH_SIZES_128, patch_boxes
 from gancomp_lite.nn.elastic import (ElasticBatchNorm2d, ElasticConv2d, ElasticConvTranspose2d, ElasticLinear,
                                      ElasticMixin, Layout)
 from gancomp_lite.losses import crop_patches
@@ -123,6 +124,25 @@ def part_boxes(size: int) -> dict[str, tuple[int, int, int, int]]:
 
 
 # --------------------------------------------------------------------------- patches and canvas
+def landmark_boxes(landmarks: torch.Tensor, size: int) -> torch.Tensor:
+    """Per-sample part boxes (N, 4, 4) from 5-point landmarks (N, 5, 2) in pixels, for `crop_parts`.
+
+    Boxes are centred on the points as in ``data_tools.protocol.patch_boxes``; a sample with an
+    unknown (NaN) point gets the template boxes.
+    """
+    if landmarks.dim() != 3 or tuple(landmarks.shape[1:]) != (5, 2):
+        raise ValueError(f"landmarks must have shape (N, 5, 2), got {tuple(landmarks.shape)}")
+    template = [list(part_boxes(size)[p]) for p in PARTS]
+    rows = []
+    for points in landmarks.detach().cpu().tolist():
+        if all(math.isfinite(v) for point in points for v in point):
+            boxes = patch_boxes([tuple(point) for point in points], size)
+            rows.append([list(boxes[p]) for p in PARTS])
+        else:
+            rows.append(template)
+    return torch.tensor(rows, dtype=torch.long, device=landmarks.device)
+
+
 def crop_parts(images: torch.Tensor, boxes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Cut the four part patches out of `images` (N, C, S, S).
 
