@@ -21,7 +21,8 @@ take logits (the official code applies cross-entropy to softmaxed views); the gr
 per sample and interpolates with the real image being scored (`gancomp_lite.losses.gradient_penalty`).
 
 Under DistributedDataParallel the generation path leaves E unused: train with
-``ddp_kwargs={"find_unused_parameters": True}``.
+``ddp_kwargs={"find_unused_parameters": True}`` (plus the Trainer's default buffer option). The coin
+of the reconstruction path depends on (seed, step) only, so all ranks take the same path.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ class CRGANRecipe(Recipe):
 
     def __init__(self, generator: CRGAN, discriminator: CRGANDiscriminator, *, lambda_gp: float = 10.0,
                  lambda_recon: float = 12.0, lambda_view_encoder: float = 0.01, p_reconstruct_fake: float = 0.5,
-                 betas: tuple[float, float] = (0.0, 0.9)):
+                 betas: tuple[float, float] = (0.0, 0.9), seed: int = 0):
         super().__init__()
         if discriminator.views != generator.views or discriminator.size != generator.size:
             raise ValueError(f"CR-GAN D ({discriminator.views} views, {discriminator.size}px) does not match "
@@ -57,7 +58,7 @@ class CRGANRecipe(Recipe):
             raise ValueError(f"p_reconstruct_fake must be a probability, got {p_reconstruct_fake}")
         self.lambda_gp, self.lambda_recon = float(lambda_gp), float(lambda_recon)
         self.lambda_view_encoder, self.p_reconstruct_fake = float(lambda_view_encoder), float(p_reconstruct_fake)
-        self.betas = tuple(betas)
+        self.betas, self.seed = tuple(betas), int(seed)
         self.add_module("G", generator)
         self.add_module("D", discriminator)
 
@@ -83,6 +84,11 @@ class CRGANRecipe(Recipe):
         return (discriminator_loss(scores[:n], scores[n:], "wgan") + self.lambda_gp * penalty
                 + view_classification_loss(view_logits[:n], real_view))
 
+    def _reconstruct_fake(self, step: int) -> bool:
+        """The coin of the reconstruction path: a function of (seed, step), so every DDP rank and a resumed run agree."""
+        coin = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        return bool(torch.rand((), generator=coin) < self.p_reconstruct_fake)
+
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
         gen: CRGAN = self.raw("G")
         x1, x2 = batch["profile"], batch["frontal"]
@@ -102,7 +108,7 @@ class CRGANRecipe(Recipe):
         self.optimize(loss_g_gen, "G")
 
         # --- reconstruction path
-        fake_case = bool(torch.rand(()) < self.p_reconstruct_fake)
+        fake_case = self._reconstruct_fake(step)
         source, view, target = (x_bar.detach(), v1, x_bar.detach()) if fake_case else (x1, v2, x2)
         with self.autocast():
             out = self.run("G", source, view, method="forward_all")
