@@ -6,7 +6,7 @@ import random
 import pytest
 import torch
 
-from gancomp_lite.models import crgan
+from gancomp_lite.models import crgan, registry
 from gancomp_lite.nn.elastic import extract, set_active
 from gancomp_lite.space import ConfigError
 
@@ -119,3 +119,10 @@ def test_construction_is_deterministic():
     second = crgan.build(None, 64, base=8).state_dict()
     assert first.keys() == second.keys()
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_registry_builds_a_64px_config_string():
+    sp = registry.channel_space("crgan", 64, base=16, step=4)
+    small = registry.build("crgan", sp.encode(sp.smallest()), 64, base=16, step=4)
+    assert small.tap_channels() == {f"up{i}": 4 for i in range(1, 5)}
+    assert small(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
