@@ -268,7 +268,11 @@ def init_weights(module: nn.Module) -> None:
 
 def space(base: int = 64, size: int = 128, views: int = 13, z_dim: int | None = None,
           frontal_view: int | None = None, step: int = 8) -> ChannelSpace:
-    """E's stages "e0".."eN" and G's "g0".."gN"; each may take any multiple of `step` up to its teacher width."""
+    """E's stages "e0".."eN" and G's "g0".."gN"; each may take any multiple of `step` up to its teacher width.
+
+    `views`, `z_dim` and `frontal_view` shape the model but no channel group (the registry passes
+    the same knobs to `space` and `build`).
+    """
     if base < 1 or step < 1:
         raise ValueError(f"base and step must be positive, got base={base}, step={step}")
     mults = stage_multipliers(size)
