@@ -172,27 +172,39 @@ def test_bad_inputs_raise_clear_errors():
         tpgan.build(config, 64, base=16, step=4)
 
 
-def _count(size: int, base: int) -> tuple[int, float, dict[str, int]]:
-    """Parameters and physical MACs (FlopCounterMode: flops / 2; transposed convs on the input grid)."""
+def _count(size: int, base: int) -> tuple[tpgan.TPGAN, float, dict[str, int]]:
+    """The model (on meta), its physical MACs (FlopCounterMode: flops / 2; transposed convs on the input grid)
+    and the MACs per module."""
     with torch.device("meta"):
         model = tpgan.build(None, size, base=base).eval()
         with FlopCounterMode(display=False) as counter:
             model(torch.zeros(1, 3, size, size))
     per_module = {name: sum(c.values()) // 2 for name, c in counter.get_flop_counts().items()}
-    return sum(p.numel() for p in model.parameters()), counter.get_total_flops() / 2, per_module
+    return model, counter.get_total_flops() / 2, per_module
 
 
 def test_official_size_reproduces_the_reference_counts():
-    params, macs, per_module = _count(128, 64)
+    model, macs, per_module = _count(128, 64)
     # reference/frontalization.md 1.8: 157.5 M parameters, 92.9 GMACs (physical convention)
-    assert abs(params / 157.5e6 - 1) < 0.005
+    assert abs(sum(p.numel() for p in model.parameters()) / 157.5e6 - 1) < 0.005
     assert abs(macs / 92.9e9 - 1) < 0.005
     # two rows of the layer table, computed by hand: the k5 fuse resblock on 212 channels at 128x128,
     # and the encoder fc 32768 -> 512 (plus bias)
     assert per_module["TPGAN.decoder.fuse128"] == 2 * 25 * 212 * 212 * 128 * 128
-    with torch.device("meta"):
-        model = tpgan.build(None, 128, base=64)
     assert sum(p.numel() for p in model.encoder.fc.parameters()) == 32768 * 512 + 512
     # 64x64 at gf = 32 (reference table: 36.3 M, 6.3 GMACs)
-    params, macs, _ = _count(64, 32)
-    assert abs(params / 36.3e6 - 1) < 0.01 and abs(macs / 6.3e9 - 1) < 0.01
+    model, macs, _ = _count(64, 32)
+    assert abs(sum(p.numel() for p in model.parameters()) / 36.3e6 - 1) < 0.01 and abs(macs / 6.3e9 - 1) < 0.01
+
+
+def test_analytic_cost_model_matches_an_extracted_subnet():
+    from gancomp_lite import cost
+
+    knobs = {"base": 16, "step": 4}
+    config = tpgan.space(**knobs).sample(random.Random(5))
+    with torch.device("meta"):
+        model = tpgan.build(config, 64, **knobs).eval()
+        with FlopCounterMode(display=False) as counter:
+            model(torch.zeros(1, 3, 64, 64))
+    expected = cost.Cost(macs=counter.get_total_flops() // 2, params=sum(p.numel() for p in model.parameters()))
+    assert cost.count("tpgan", config, 64, convention="physical", **knobs) == expected

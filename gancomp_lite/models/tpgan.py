@@ -381,7 +381,12 @@ class TPGAN(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        """Official initialisation: weights N(0, 0.02), biases 0 (0.1 for the two fully connected layers)."""
+        """Official initialisation: weights N(0, 0.02), biases 0 (0.1 for the two fully connected layers).
+
+        Skipped on the meta device (shapes only, for cost counting), where random init is slow.
+        """
+        if self.encoder.fc.weight.is_meta:
+            return
         for module in self.modules():
             if isinstance(module, (ElasticConv2d, ElasticConvTranspose2d, ElasticLinear)):
                 nn.init.normal_(module.weight, 0.0, 0.02)
