@@ -58,7 +58,7 @@ class TPGANRecipe(Recipe):
 
     name = "tpgan"
 
-    def __init__(self, generator: TPGAN, discriminator: nn.Module, *, identity_net: nn.Module | None = None,
+    def __init__(self, generator: TPGAN, discriminator: nn.Module, identity_net: nn.Module | None = None, *,
                  weights: TPGANLossWeights = TPGANLossWeights(), gan_mode: str = "bce", real_label: float = 0.9,
                  g_steps: int = 2, conditional_d: bool = False, teacher: nn.Module | None = None,
                  adapters: FeatureAdapters | None = None, lambda_distill: float = 1.0):
