@@ -7,6 +7,8 @@ cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}   # install torch first: an open range would pull a multi-GB CUDA build
+# Busy-waiting OpenMP threads make torch up to 10x slower on a shared 2-core machine.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 setup() {
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"

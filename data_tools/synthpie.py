@@ -28,7 +28,7 @@ from data_tools import render
 from data_tools.protocol import CAMERAS, ILLUMINATION_IDS, NEUTRAL_ILLUMINATION
 from gancomp_lite.presets import get_preset
 
-FORMAT, VERSION = "synthpie", 1
+FORMAT, VERSION = "synthpie", 2   # bump whenever the rendered bytes change: it keys the cache
 SESSION = "01"
 RECORDINGS = {"neutral": "01", "smile": "02"}      # like Multi-PIE session 1
 DEFAULT_DIFFICULTY = 1.0
@@ -193,7 +193,7 @@ def ensure_synthpie(preset: str = "quick", seed: int = 0, cache_dir: str | os.Pa
     marker (an interrupted or damaged render) is never trusted: it is deleted and rendered again.
     """
     cfg = synth_config(preset, ids, size, illums, seed, difficulty, expressions, neutral_illumination)
-    key = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:10]
+    key = hashlib.sha256(json.dumps({**asdict(cfg), "version": VERSION}, sort_keys=True).encode()).hexdigest()[:10]
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     root = cache / f"synthpie-{cfg.size}px-{cfg.ids}ids-{len(cfg.illuminations)}il-seed{cfg.seed}-{key}"
     if (root / COMPLETE).is_file():
