@@ -144,13 +144,15 @@ def landmark_boxes(landmarks: torch.Tensor, size: int) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.long, device=landmarks.device)
 
 
-def crop_parts(images: torch.Tensor, boxes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def crop_parts(images: torch.Tensor, boxes: torch.Tensor | None = None, size: int | None = None
+               ) -> dict[str, torch.Tensor]:
     """Cut the four part patches out of `images` (N, C, S, S).
 
     Without `boxes` every sample is cut at the template boxes; `boxes` (N, 4, 4) gives per-sample
     (top, left, h, w) for left eye, right eye, nose, mouth, whose sizes must be the template ones.
+    `size` is S (default: read from `images`; a model passes its own so that tracing sees a constant).
     """
-    size = images.shape[-1]
+    size = int(images.shape[-1]) if size is None else size
     template = part_boxes(size)
     if boxes is None:
         return {p: images[:, :, t:t + h, l:l + w] for p, (t, l, h, w) in template.items()}
@@ -420,7 +422,7 @@ class TPGAN(nn.Module):
                     z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """All outputs: images at S, S/2, S/4, the four part images, the identity feature (and logits), taps."""
         self._check_input(x)
-        patches = crop_parts(x, boxes)
+        patches = crop_parts(x, boxes, self.size)
         part_features, part_images = {}, {}
         for part in PARTS:
             patch = patches[part]
