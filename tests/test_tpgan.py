@@ -209,11 +209,3 @@ def test_analytic_cost_model_matches_an_extracted_subnet():
     expected = cost.Cost(macs=counter.get_total_flops() // 2, params=sum(p.numel() for p in model.parameters()))
     assert cost.count("tpgan", config, 64, convention="physical", **knobs) == expected
 
-
-def test_the_eval_generator_traces_for_export():
-    torch.manual_seed(0)
-    model = tpgan.build(None, 64, base=8).eval()
-    with torch.no_grad(), pytest.warns(torch.jit.TracerWarning):
-        traced = torch.jit.trace(model, _images(1, 64))
-        x = _images(3, 64, seed=4)
-        assert torch.allclose(traced(x), model(x), atol=1e-6)
