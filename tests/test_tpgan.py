@@ -209,3 +209,25 @@ def test_analytic_cost_model_matches_an_extracted_subnet():
     expected = cost.Cost(macs=counter.get_total_flops() // 2, params=sum(p.numel() for p in model.parameters()))
     assert cost.count("tpgan", config, 64, convention="physical", **knobs) == expected
 
+
+
+def test_separable_resblocks_cost_less_and_still_slice():
+    from gancomp_lite import cost
+
+    knobs = {"base": 16, "step": 4}
+    dense = cost.count("tpgan", None, 64, convention="physical", **knobs)
+    separable = cost.count("tpgan", None, 64, convention="physical", separable=True, **knobs)
+    assert separable.macs < dense.macs / 3 and separable.params < dense.params / 2
+    torch.manual_seed(0)
+    supernet = tpgan.build(None, 64, separable=True, **knobs)
+    assert supernet.decoder.fuse128.conv1[0].depthwise
+    x = _images(2, 64, seed=6)
+    with torch.no_grad():
+        supernet.train()(x)
+    config = tpgan.space(**knobs).sample(random.Random(8))
+    subnet = extract(supernet, tpgan.build(config, 64, separable=True, **knobs), config).eval()
+    supernet.eval()
+    set_active(supernet, config)
+    with torch.no_grad():
+        assert torch.allclose(subnet(x), supernet(x), atol=1e-5)
+    set_active(supernet, None)

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -61,6 +62,7 @@ from torch import nn
 
 from data_tools.protocol import PATCH_SIZES_128, patch_boxes
 from gancomp_lite.losses import crop_patches
+from gancomp_lite.nn.blocks import SeparableConv2d
 from gancomp_lite.nn.elastic import (ElasticBatchNorm2d, ElasticConv2d, ElasticConvTranspose2d, ElasticLinear,
                                      ElasticMixin, Layout)
 from gancomp_lite.space import ChannelSpace, ConfigError
@@ -105,7 +107,7 @@ def teacher_widths(base: int = 64, mirror_input: bool = True) -> dict[str, int]:
 def space(base: int = 64, mirror_input: bool = True, step: int = 8, **build_knobs) -> ChannelSpace:
     """TP-GAN's channel space: every group takes multiples of `step` up to its teacher width.
 
-    `build_knobs` (z_dim, num_classes, noise_std) shape the generator but not its channel groups.
+    `build_knobs` (z_dim, num_classes, noise_std, separable) shape the generator but not its channel groups.
     """
     return ChannelSpace.uniform(ARCH, teacher_widths(base, mirror_input), step=step)
 
@@ -202,14 +204,22 @@ class ConvBlock(nn.Sequential):
 
 
 class ResBlock(nn.Module):
-    """TP-GAN's resblock: conv-BN-lrelu-conv-BN, add the input, lrelu. `hidden` is the inner width group."""
+    """TP-GAN's resblock: conv-BN-lrelu-conv-BN, add the input, lrelu. `hidden` is the inner width group.
 
-    def __init__(self, trunk: Layout, full: Mapping[str, int], k: int = 3, hidden: Layout | None = None) -> None:
+    `separable` builds both convs as depthwise k x k - BN - pointwise 1x1 (the design-space option of
+    the seed paper section 3.2); the tiny k2 blocks at S/16 stay dense.
+    """
+
+    def __init__(self, trunk: Layout, full: Mapping[str, int], k: int = 3, hidden: Layout | None = None,
+                 separable: bool = False) -> None:
         super().__init__()
         hidden = trunk if hidden is None else hidden
-        self.conv1 = conv(trunk, hidden, full, k)
+        if separable and k % 2:
+            self.conv1 = SeparableConv2d(trunk, hidden, full, k, norm="batch")
+            self.conv2 = SeparableConv2d(hidden, trunk, full, k, norm="batch")
+        else:
+            self.conv1, self.conv2 = conv(trunk, hidden, full, k), conv(hidden, trunk, full, k)
         self.bn1 = ElasticBatchNorm2d(hidden, full)
-        self.conv2 = conv(hidden, trunk, full, k)
         self.bn2 = ElasticBatchNorm2d(trunk, full)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -224,19 +234,20 @@ def _crop_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class PartRotator(nn.Module):
     """One local pathway: a U-Net from a profile part patch to (part feature, frontal part image)."""
 
-    def __init__(self, full: Mapping[str, int], in_channels: int = 3) -> None:
+    def __init__(self, full: Mapping[str, int], in_channels: int = 3, separable: bool = False) -> None:
         super().__init__()
-        self.c0 = nn.Sequential(ConvBlock(in_channels, "part64", full, bn=False), ResBlock("part64", full))
-        self.c1 = nn.Sequential(ConvBlock("part64", "part128", full, stride=2), ResBlock("part128", full))
-        self.c2 = nn.Sequential(ConvBlock("part128", "part256", full, stride=2), ResBlock("part256", full))
+        res = partial(ResBlock, separable=separable)
+        self.c0 = nn.Sequential(ConvBlock(in_channels, "part64", full, bn=False), res("part64", full))
+        self.c1 = nn.Sequential(ConvBlock("part64", "part128", full, stride=2), res("part128", full))
+        self.c2 = nn.Sequential(ConvBlock("part128", "part256", full, stride=2), res("part256", full))
         self.c3 = nn.Sequential(ConvBlock("part256", "part512", full, stride=2),
-                                ResBlock("part512", full), ResBlock("part512", full))
+                                res("part512", full), res("part512", full))
         self.up1 = ConvBlock("part512", "part256", full, transposed=True)
-        self.d1 = nn.Sequential(ConvBlock(("part256", "part256"), "part256", full), ResBlock("part256", full))
+        self.d1 = nn.Sequential(ConvBlock(("part256", "part256"), "part256", full), res("part256", full))
         self.up2 = ConvBlock("part256", "part128", full, transposed=True)
-        self.d2 = nn.Sequential(ConvBlock(("part128", "part128"), "part128", full), ResBlock("part128", full))
+        self.d2 = nn.Sequential(ConvBlock(("part128", "part128"), "part128", full), res("part128", full))
         self.up3 = ConvBlock("part128", "part64", full, transposed=True)
-        self.d3 = nn.Sequential(ConvBlock(("part64", "part64"), "part64", full), ResBlock("part64", full))
+        self.d3 = nn.Sequential(ConvBlock(("part64", "part64"), "part64", full), res("part64", full))
         self.to_image = ConvBlock("part64", 3, full, bn=False, act="tanh")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -253,13 +264,15 @@ class PartRotator(nn.Module):
 class Encoder(nn.Module):
     """Global encoder: one resblock per stage, four at S/16, then the maxout identity feature."""
 
-    def __init__(self, full: Mapping[str, int], size: int, in_channels: int, feature_dim: int) -> None:
+    def __init__(self, full: Mapping[str, int], size: int, in_channels: int, feature_dim: int,
+                 separable: bool = False) -> None:
         super().__init__()
-        self.c0 = nn.Sequential(ConvBlock(in_channels, "enc128", full, 7, bn=False), ResBlock("enc128", full, 7))
-        self.c1 = nn.Sequential(ConvBlock("enc128", "enc64", full, 5, stride=2), ResBlock("enc64", full, 5))
-        self.c2 = nn.Sequential(ConvBlock("enc64", "enc32", full, stride=2), ResBlock("enc32", full))
-        self.c3 = nn.Sequential(ConvBlock("enc32", "enc16", full, stride=2), ResBlock("enc16", full))
-        self.c4 = nn.Sequential(ConvBlock("enc16", "enc8", full, stride=2), *[ResBlock("enc8", full) for _ in range(4)])
+        res = partial(ResBlock, separable=separable)
+        self.c0 = nn.Sequential(ConvBlock(in_channels, "enc128", full, 7, bn=False), res("enc128", full, 7))
+        self.c1 = nn.Sequential(ConvBlock("enc128", "enc64", full, 5, stride=2), res("enc64", full, 5))
+        self.c2 = nn.Sequential(ConvBlock("enc64", "enc32", full, stride=2), res("enc32", full))
+        self.c3 = nn.Sequential(ConvBlock("enc32", "enc16", full, stride=2), res("enc16", full))
+        self.c4 = nn.Sequential(ConvBlock("enc16", "enc8", full, stride=2), *[res("enc8", full) for _ in range(4)])
         # the official linear over the flattened S/16 x S/16 map, as a valid conv covering the whole map
         self.fc = ElasticConv2d("enc8", 2 * feature_dim, full, size // 16, padding=0)
 
@@ -276,8 +289,10 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """Global decoder with the noise branch, the select resblocks and the fusion of the local pathway."""
 
-    def __init__(self, full: Mapping[str, int], size: int, base: int, img: int, feature_dim: int, z_dim: int) -> None:
+    def __init__(self, full: Mapping[str, int], size: int, base: int, img: int, feature_dim: int, z_dim: int,
+                 separable: bool = False) -> None:
         super().__init__()
+        res = partial(ResBlock, separable=separable)
         n8, n32, n64, n128 = _noise_widths(base)
         self.initial8 = ElasticConvTranspose2d(feature_dim + z_dim, n8, full, size // 16, stride=1, padding=0,
                                                output_padding=0)
@@ -286,32 +301,32 @@ class Decoder(nn.Module):
         self.initial128 = ElasticConvTranspose2d(n64, n128, full, 3)
 
         t8 = (n8, "enc8")
-        self.dec8 = nn.Sequential(*[ResBlock(t8, full, 2) for _ in range(3)])          # select8 + 2 resblocks
+        self.dec8 = nn.Sequential(*[res(t8, full, 2) for _ in range(3)])          # select8 + 2 resblocks
         self.up16 = ConvBlock(t8, "up16", full, act="relu", transposed=True)
-        self.select16 = ResBlock("enc16", full)
+        self.select16 = res("enc16", full)
         t16 = ("up16", "enc16")
-        self.dec16 = nn.Sequential(ResBlock(t16, full, hidden="dec16"), ResBlock(t16, full, hidden="dec16"))
+        self.dec16 = nn.Sequential(res(t16, full, hidden="dec16"), res(t16, full, hidden="dec16"))
 
         self.up32 = ConvBlock(t16, "up32", full, act="relu", transposed=True)
         s32 = ("enc32", img, n32)
-        self.select32 = ResBlock(s32, full)
+        self.select32 = res(s32, full)
         t32 = ("up32",) + s32
-        self.dec32 = nn.Sequential(ResBlock(t32, full, hidden="dec32"), ResBlock(t32, full, hidden="dec32"))
+        self.dec32 = nn.Sequential(res(t32, full, hidden="dec32"), res(t32, full, hidden="dec32"))
         self.img32 = ConvBlock(t32, 3, full, bn=False, act="tanh")
 
         self.up64 = ConvBlock(t32, "up64", full, act="relu", transposed=True)
         s64 = ("enc64", img, n64)
-        self.select64 = ResBlock(s64, full, 5)
+        self.select64 = res(s64, full, 5)
         t64 = ("up64",) + s64 + (3,)
-        self.dec64 = nn.Sequential(ResBlock(t64, full, hidden="dec64"), ResBlock(t64, full, hidden="dec64"))
+        self.dec64 = nn.Sequential(res(t64, full, hidden="dec64"), res(t64, full, hidden="dec64"))
         self.img64 = ConvBlock(t64, 3, full, bn=False, act="tanh")
 
         self.up128 = ConvBlock(t64, "up128", full, act="relu", transposed=True)
         s128 = ("enc128", n128, img)
-        self.select128 = ResBlock(s128, full, 7, hidden="sel128")
+        self.select128 = res(s128, full, 7, hidden="sel128")
         t128 = ("up128",) + s128 + ("part64", 3, 3)
-        self.fuse128 = ResBlock(t128, full, 5, hidden="dec128")
-        self.recon128 = nn.Sequential(ConvBlock(t128, "recon128", full, 5), ResBlock("recon128", full))
+        self.fuse128 = res(t128, full, 5, hidden="dec128")
+        self.recon128 = nn.Sequential(ConvBlock(t128, "recon128", full, 5), res("recon128", full))
         self.tail = ConvBlock("recon128", base // 2, full)
         self.img128 = ConvBlock(base // 2, 3, full, bn=False, act="tanh")
 
@@ -353,12 +368,14 @@ class TPGAN(nn.Module):
         z_dim, noise_std: the noise vector (official 100-d, N(0, 0.02)); zero in eval mode so that
             evaluation is deterministic, or pass `z` explicitly.
         num_classes: > 0 adds the identity classifier head (dropout 0.7 + linear) on the identity feature.
+        separable: every resblock conv becomes depthwise + BN + pointwise (not in the official model).
     """
 
     taps = tuple(f"feat:{name}" for name in TAPS)
 
     def __init__(self, config: Mapping[str, int] | None = None, size: int = 128, base: int = 64,
-                 mirror_input: bool = True, z_dim: int = 100, noise_std: float = 0.02, num_classes: int = 0) -> None:
+                 mirror_input: bool = True, z_dim: int = 100, noise_std: float = 0.02, num_classes: int = 0,
+                 separable: bool = False) -> None:
         super().__init__()
         if size < 32 or size % 16:
             raise ValueError(f"{ARCH}: size must be a multiple of 16 and at least 32, got {size}")
@@ -371,9 +388,9 @@ class TPGAN(nn.Module):
         self.z_dim, self.noise_std, self.feature_dim = z_dim, noise_std, 4 * base
         self.config = {name: int(full[name]) for name in teacher}
         img = 6 if mirror_input else 3
-        self.rotators = nn.ModuleDict({p: PartRotator(full, 6 if p == "right_eye" else 3) for p in PARTS})
-        self.encoder = Encoder(full, size, img, self.feature_dim)
-        self.decoder = Decoder(full, size, base, img, self.feature_dim, z_dim)
+        self.rotators = nn.ModuleDict({p: PartRotator(full, 6 if p == "right_eye" else 3, separable) for p in PARTS})
+        self.encoder = Encoder(full, size, img, self.feature_dim, separable)
+        self.decoder = Decoder(full, size, base, img, self.feature_dim, z_dim, separable)
         self.classifier = (nn.Sequential(nn.Dropout(0.7), ElasticLinear(self.feature_dim, num_classes, full))
                            if num_classes > 0 else None)
         self._tap_layers: dict[str, ElasticMixin] = {
@@ -450,8 +467,8 @@ class TPGAN(nn.Module):
 
 
 def build(config: Mapping[str, int] | None, size: int, base: int = 64, mirror_input: bool = True, step: int = 8,
-          z_dim: int = 100, noise_std: float = 0.02, num_classes: int = 0) -> TPGAN:
+          z_dim: int = 100, noise_std: float = 0.02, num_classes: int = 0, separable: bool = False) -> TPGAN:
     """TP-GAN at `config` (validated against `space(base, mirror_input, step)`; None: the official widths)."""
     if config is not None:
         config = space(base, mirror_input, step).validate(config)
-    return TPGAN(config, size, base, mirror_input, z_dim, noise_std, num_classes)
+    return TPGAN(config, size, base, mirror_input, z_dim, noise_std, num_classes, separable)
