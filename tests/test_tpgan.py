@@ -231,3 +231,22 @@ def test_separable_resblocks_cost_less_and_still_slice():
     with torch.no_grad():
         assert torch.allclose(subnet(x), supernet(x), atol=1e-5)
     set_active(supernet, None)
+
+
+def test_a_data_set_template_moves_the_part_boxes_and_the_canvas():
+    # landmarks of a face aligned lower than TP-GAN's crop (e.g. SynthPIE's mean frontal), at 128x128
+    template = [48.0, 54.0, 80.0, 54.0, 64.0, 74.0, 52.0, 88.0, 76.0, 88.0]
+    boxes = tpgan.part_boxes(64, template)
+    assert boxes["left_eye"] == (17, 14, 20, 20) and boxes["mouth"] == (36, 20, 16, 24)
+    torch.manual_seed(0)
+    model = tpgan.build(None, 64, base=8, template=template).eval()
+    assert model.template_boxes == boxes
+    parts = {p: torch.ones(1, 1, h, w) for p, (_, _, h, w) in boxes.items()}
+    canvas = tpgan.combine_parts(parts, 64, model.template_boxes)
+    assert canvas[0, 0, 17, 14] == 1 and canvas[0, 0, 16, 14] == 0
+    x = _images(1, 64)
+    with torch.no_grad():
+        _, image = model.rotators["nose"](tpgan.crop_parts(x, None, boxes)["nose"])
+        assert torch.allclose(model.forward_all(x)["patch_nose"], image)
+    with pytest.raises(ValueError, match="10 finite numbers"):
+        tpgan.build(None, 64, base=8, template=template[:8])

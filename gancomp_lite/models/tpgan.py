@@ -53,7 +53,7 @@ cropped to their skip's size so odd patch sizes (20x20 eyes at 64x64) work.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
 
 import torch
@@ -107,14 +107,28 @@ def teacher_widths(base: int = 64, mirror_input: bool = True) -> dict[str, int]:
 def space(base: int = 64, mirror_input: bool = True, step: int = 8, **build_knobs) -> ChannelSpace:
     """TP-GAN's channel space: every group takes multiples of `step` up to its teacher width.
 
-    `build_knobs` (z_dim, num_classes, noise_std, separable) shape the generator but not its channel groups.
+    `build_knobs` (z_dim, noise_std, num_classes, separable, template) shape the generator but not its channel groups.
     """
     return ChannelSpace.uniform(ARCH, teacher_widths(base, mirror_input), step=step)
 
 
-def part_boxes(size: int) -> dict[str, tuple[int, int, int, int]]:
-    """Template boxes (top, left, height, width) at `size`: the official 128x128 ones scaled by size/128."""
+Box = tuple[int, int, int, int]
+Template = Sequence[float]
+
+
+def part_boxes(size: int, template: Template | None = None) -> dict[str, Box]:
+    """Template boxes (top, left, height, width) at `size`: the official 128x128 ones scaled by size/128.
+
+    `template` replaces the official positions by 5 frontal landmarks (x1, y1, ..., x5, y5 in pixels at
+    128x128: eyes, nose, mouth corners), e.g. the mean frontal landmarks of a data set that is not
+    aligned like TP-GAN's Multi-PIE crops; boxes are then centred as in ``protocol.patch_boxes``.
+    """
     scale = size / 128
+    if template is not None:
+        values = [float(v) for v in template]
+        if len(values) != 10 or not all(math.isfinite(v) for v in values):
+            raise ValueError(f"{ARCH} template must be 10 finite numbers (5 landmarks x, y at 128x128), got {template}")
+        return patch_boxes([(values[2 * i] * scale, values[2 * i + 1] * scale) for i in range(5)], size)
     boxes = {}
     for part in PARTS:
         h128, w128 = PATCH_SIZES_128[part]
@@ -127,7 +141,7 @@ def part_boxes(size: int) -> dict[str, tuple[int, int, int, int]]:
 
 
 # --------------------------------------------------------------------------- patches and canvas
-def landmark_boxes(landmarks: torch.Tensor, size: int) -> torch.Tensor:
+def landmark_boxes(landmarks: torch.Tensor, size: int, template: Template | None = None) -> torch.Tensor:
     """Per-sample part boxes (N, 4, 4) from 5-point landmarks (N, 5, 2) in pixels, for `crop_parts`.
 
     Boxes are centred on the points as in ``data_tools.protocol.patch_boxes``; a sample with an
@@ -135,41 +149,41 @@ def landmark_boxes(landmarks: torch.Tensor, size: int) -> torch.Tensor:
     """
     if landmarks.dim() != 3 or tuple(landmarks.shape[1:]) != (5, 2):
         raise ValueError(f"landmarks must have shape (N, 5, 2), got {tuple(landmarks.shape)}")
-    template = [list(part_boxes(size)[p]) for p in PARTS]
+    fallback = [list(part_boxes(size, template)[p]) for p in PARTS]
     rows = []
     for points in landmarks.detach().cpu().tolist():
         if all(math.isfinite(v) for point in points for v in point):
             boxes = patch_boxes([tuple(point) for point in points], size)
             rows.append([list(boxes[p]) for p in PARTS])
         else:
-            rows.append(template)
+            rows.append(fallback)
     return torch.tensor(rows, dtype=torch.long, device=landmarks.device)
 
 
-def crop_parts(images: torch.Tensor, boxes: torch.Tensor | None = None, size: int | None = None
-               ) -> dict[str, torch.Tensor]:
+def crop_parts(images: torch.Tensor, boxes: torch.Tensor | None = None,
+               template: Mapping[str, Box] | None = None) -> dict[str, torch.Tensor]:
     """Cut the four part patches out of `images` (N, C, S, S).
 
-    Without `boxes` every sample is cut at the template boxes; `boxes` (N, 4, 4) gives per-sample
-    (top, left, h, w) for left eye, right eye, nose, mouth, whose sizes must be the template ones.
-    `size` is S (default: read from `images`; a model passes its own so that tracing sees a constant).
+    Without `boxes` every sample is cut at the template boxes (`template`, default `part_boxes(S)`);
+    `boxes` (N, 4, 4) gives per-sample (top, left, h, w) for left eye, right eye, nose, mouth, whose
+    sizes must be the template ones.
     """
-    size = int(images.shape[-1]) if size is None else size
-    template = part_boxes(size)
+    template = part_boxes(int(images.shape[-1])) if template is None else template
     if boxes is None:
         return {p: images[:, :, t:t + h, l:l + w] for p, (t, l, h, w) in template.items()}
     patches = crop_patches(images, boxes, PARTS)
     for part, patch in patches.items():
         _, _, h, w = template[part]
         if patch.shape[-2:] != (h, w):
-            raise ValueError(f"{part} boxes are {tuple(patch.shape[-2:])}; TP-GAN's {part} patch is {h}x{w} at {size}x{size}")
+            raise ValueError(f"{part} boxes are {tuple(patch.shape[-2:])}; TP-GAN's {part} patch is {h}x{w}")
     return patches
 
 
-def combine_parts(parts: Mapping[str, torch.Tensor], size: int) -> torch.Tensor:
+def combine_parts(parts: Mapping[str, torch.Tensor], size: int,
+                  template: Mapping[str, Box] | None = None) -> torch.Tensor:
     """partCombiner: zero-pad each part onto an S x S canvas at its template box, merge by element-wise max."""
     merged = None
-    for part, (top, left, h, w) in part_boxes(size).items():
+    for part, (top, left, h, w) in (part_boxes(size) if template is None else template).items():
         tensor = parts[part]
         if tensor.shape[-2:] != (h, w):
             raise ValueError(f"{part} output is {tuple(tensor.shape[-2:])}, expected {(h, w)} at size {size}")
@@ -369,13 +383,15 @@ class TPGAN(nn.Module):
             evaluation is deterministic, or pass `z` explicitly.
         num_classes: > 0 adds the identity classifier head (dropout 0.7 + linear) on the identity feature.
         separable: every resblock conv becomes depthwise + BN + pointwise (not in the official model).
+        template: 5 frontal landmarks at 128x128 (10 numbers) placing the part boxes instead of the
+            official positions (see `part_boxes`).
     """
 
     taps = tuple(f"feat:{name}" for name in TAPS)
 
     def __init__(self, config: Mapping[str, int] | None = None, size: int = 128, base: int = 64,
                  mirror_input: bool = True, z_dim: int = 100, noise_std: float = 0.02, num_classes: int = 0,
-                 separable: bool = False) -> None:
+                 separable: bool = False, template: Template | None = None) -> None:
         super().__init__()
         if size < 32 or size % 16:
             raise ValueError(f"{ARCH}: size must be a multiple of 16 and at least 32, got {size}")
@@ -386,6 +402,8 @@ class TPGAN(nn.Module):
             raise ConfigError(f"{ARCH} config is missing channel groups {missing}")
         self.size, self.base, self.mirror_input = size, base, mirror_input
         self.z_dim, self.noise_std, self.feature_dim = z_dim, noise_std, 4 * base
+        self.template = None if template is None else tuple(float(v) for v in template)
+        self.template_boxes = part_boxes(size, self.template)
         self.config = {name: int(full[name]) for name in teacher}
         img = 6 if mirror_input else 3
         self.rotators = nn.ModuleDict({p: PartRotator(full, 6 if p == "right_eye" else 3, separable) for p in PARTS})
@@ -439,7 +457,7 @@ class TPGAN(nn.Module):
                     z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """All outputs: images at S, S/2, S/4, the four part images, the identity feature (and logits), taps."""
         self._check_input(x)
-        patches = crop_parts(x, boxes, self.size)
+        patches = crop_parts(x, boxes, self.template_boxes)
         part_features, part_images = {}, {}
         for part in PARTS:
             patch = patches[part]
@@ -455,7 +473,8 @@ class TPGAN(nn.Module):
         if tuple(z.shape) != (x.shape[0], self.z_dim):
             raise ValueError(f"{ARCH}: z must have shape ({x.shape[0]}, {self.z_dim}), got {tuple(z.shape)}")
         out = self.decoder(feats, torch.cat([identity, z], 1), [full_in, half_in, quarter_in],
-                           combine_parts(part_features, self.size), combine_parts(part_images, self.size))
+                           combine_parts(part_features, self.size, self.template_boxes),
+                           combine_parts(part_images, self.size, self.template_boxes))
         out.update({f"patch_{part}": part_images[part] for part in PARTS})
         out["identity_feature"] = identity
         if self.classifier is not None:
@@ -467,8 +486,9 @@ class TPGAN(nn.Module):
 
 
 def build(config: Mapping[str, int] | None, size: int, base: int = 64, mirror_input: bool = True, step: int = 8,
-          z_dim: int = 100, noise_std: float = 0.02, num_classes: int = 0, separable: bool = False) -> TPGAN:
+          z_dim: int = 100, noise_std: float = 0.02, num_classes: int = 0, separable: bool = False,
+          template: Template | None = None) -> TPGAN:
     """TP-GAN at `config` (validated against `space(base, mirror_input, step)`; None: the official widths)."""
     if config is not None:
         config = space(base, mirror_input, step).validate(config)
-    return TPGAN(config, size, base, mirror_input, z_dim, noise_std, num_classes, separable)
+    return TPGAN(config, size, base, mirror_input, z_dim, noise_std, num_classes, separable, template)

@@ -96,7 +96,7 @@ class TPGANRecipe(Recipe):
 
     def _profile_boxes(self, batch: dict[str, Any]) -> torch.Tensor | None:
         landmarks = batch.get("landmarks")
-        return None if landmarks is None else landmark_boxes(landmarks, self.size)
+        return None if landmarks is None else landmark_boxes(landmarks, self.size, self.raw("G").template)
 
     def _d_input(self, profile: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         return conditional_pair(profile, image) if self.conditional_d else image
