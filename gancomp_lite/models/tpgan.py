@@ -40,8 +40,10 @@ Patches (128x128: eyes 40x40, nose 32x40, mouth 32x48, scaled by S/128) are cut 
 profile at fixed template boxes, or at per-sample ``boxes`` (N, 4, 4: top, left, h, w for left
 eye, right eye, nose, mouth, e.g. from the profile's landmarks via
 ``data_tools.protocol.patch_boxes``). The part outputs are zero-padded onto an S x S canvas at the
-official template positions (partCombiner) and merged by element-wise max (so, as in the
-official code, negative values are clipped at 0 outside overlaps), then fused at full resolution.
+template positions (partCombiner) and merged by element-wise max (so, as in the official code,
+negative values are clipped at 0 outside overlaps), then fused at full resolution. The template is
+the official one unless ``template`` gives a data set's mean frontal landmarks (its faces are not
+cropped like TP-GAN's aligned Multi-PIE, e.g. SynthPIE).
 
 Our choices, for the elastic (sliceable) design: the two fully connected layers are written as
 convolutions that compute exactly the same function (the identity fc as a valid S/16 x S/16
