@@ -14,7 +14,9 @@ COMMAND_MODULES = (
     "data_tools.commands",
     "gancomp_lite.cost",
     "gancomp_lite.evaluate",
+    "gancomp_lite.teachers",
     "gancomp_lite.pipeline",
+    "gancomp_lite.distillation",
 )
 
 

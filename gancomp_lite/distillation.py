@@ -1,0 +1,368 @@
+"""The distillation stage (eq. 4-5) and ``gancomp-lite distill``: train a narrower student from a teacher.
+
+    L = L_cGAN + lambda_recon L_recon + lambda_distill L_distill                          (eq. 5)
+
+Three modes, identical except for the last term, so that they can be compared at equal MACs:
+
+``scratch``   no teacher term: the student is trained with the teacher's own objective.
+``output``    L_distill = ||G'(x) - G(x)||_1, the student's image against the teacher's image.
+``feature``   L_distill = sum_t MSE(G_t(x), f_t(G'_t(x))) over the feature taps, f_t a learnable
+              1x1 conv from the student's channels to the teacher's (eq. 4, `gancomp_lite.distill`).
+
+The student's discriminator has the teacher's architecture and starts from the teacher's
+discriminator weights ("inherited D", paper section 3.1; shipped teacher checkpoints hold both
+G and D); ``inherit_d=False`` starts it from random weights instead, to show the difference.
+
+Families: TP-GAN (its full objective, `TPGANRecipe`) and the ResNet generators (the pix2pix
+objective of their teachers, `Pix2PixRecipe`). The teacher always sees what the student sees
+(for TP-GAN the same profile part boxes) and runs once per step in eval mode, without gradients.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from gancomp_lite.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gancomp_lite.distill import TAP_PREFIX, FeatureAdapters, distill_loss, feature_taps
+from gancomp_lite.losses import conditional_pair, discriminator_loss, generator_loss, reconstruction_loss
+from gancomp_lite.models.registry import build, channel_space
+from gancomp_lite.models.tpgan import TPGAN
+from gancomp_lite.recipes.base import Recipe
+from gancomp_lite.recipes.pix2pix import Pix2PixRecipe
+from gancomp_lite.recipes.tpgan import TPGANRecipe
+from gancomp_lite.seeding import seed_everything
+from gancomp_lite.train import TrainConfig, Trainer
+
+MODES = ("scratch", "output", "feature")
+ARCHS = ("tpgan", "resnet9", "mobile-resnet9")
+CONVENTION = "gancomp"
+# lambda_distill when none is given. Feature: GAN Compression's pix2pix default (1). Output: the weight
+# of the ground-truth pixel term, so the teacher's image counts as much as the real frontal face.
+DEFAULT_LAMBDA = {("feature", "pix2pix"): 1.0, ("feature", "tpgan"): 1.0,
+                  ("output", "pix2pix"): 100.0, ("output", "tpgan"): 1.0}
+
+
+def objective(arch: str) -> str:
+    """The teacher objective a family is trained with: "tpgan" or "pix2pix"."""
+    if arch not in ARCHS:
+        raise ValueError(f"distillation supports {list(ARCHS)}; got {arch!r}")
+    return "tpgan" if arch == "tpgan" else "pix2pix"
+
+
+def default_lambda(arch: str, mode: str) -> float:
+    """lambda_distill of `mode` for `arch` when none is given (0 for scratch)."""
+    check_mode(mode)
+    return 0.0 if mode == "scratch" else DEFAULT_LAMBDA[(mode, objective(arch))]
+
+
+def check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"unknown distillation mode {mode!r}; choose one of {list(MODES)}")
+
+
+def tap_channels(generator: nn.Module) -> dict[str, int]:
+    """``{tap: channels}`` of a generator at its own widths, tap names without the ``feat:`` prefix."""
+    return {name.removeprefix(TAP_PREFIX): width for name, width in generator.tap_channels().items()}
+
+
+def make_adapters(student: nn.Module, teacher: nn.Module, taps: Iterable[str] | None = None) -> FeatureAdapters:
+    """One 1x1 adapter per tap (all the teacher's taps by default), student channels -> teacher channels."""
+    teacher_ch, student_ch = tap_channels(teacher), tap_channels(student)
+    names = list(teacher_ch) if taps is None else list(taps)
+    unknown = [n for n in names if n not in teacher_ch or n not in student_ch]
+    if unknown or not names:
+        raise ValueError(f"taps {unknown or names} are not feature taps of both generators; "
+                         f"the teacher has {sorted(teacher_ch)}")
+    return FeatureAdapters({n: student_ch[n] for n in names}, {n: teacher_ch[n] for n in names})
+
+
+# ----------------------------------------------------------------------------- recipes
+class _TeacherTerms:
+    """The mode's teacher term, with the teacher run once per training step (eval mode, no gradients)."""
+
+    mode: str
+    taps: list[str]
+    lambda_distill: float
+
+    def _attach(self, mode: str, teacher: nn.Module | None, adapters: FeatureAdapters | None,
+                lambda_distill: float) -> None:
+        check_mode(mode)
+        if (mode == "scratch") != (teacher is None):
+            raise ValueError(f"mode {mode!r} {'takes no' if mode == 'scratch' else 'needs a'} teacher")
+        if (mode == "feature") != (adapters is not None):
+            raise ValueError(f"mode {mode!r} {'needs' if mode == 'feature' else 'takes no'} 1x1 adapters")
+        self.mode, self.lambda_distill, self.taps = mode, float(lambda_distill), []
+        self._teacher_out: dict[str, torch.Tensor] | None = None
+        if teacher is not None:
+            self.add_module("T", teacher, trainable=False)
+        if adapters is not None:
+            self.add_module("A", adapters)
+            self.taps = list(adapters.keys())
+
+    def _run_teacher(self, *args: Any) -> None:
+        self._teacher_out = None
+        if self.mode != "scratch":
+            with torch.no_grad(), self.autocast():
+                self._teacher_out = self.run("T", *args, method="forward_all")
+
+    def _teacher_term(self, outputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``{"distill": lambda_distill * L_distill}`` for the mode (empty for scratch)."""
+        if self.mode == "output":
+            return {"distill": self.lambda_distill * reconstruction_loss(outputs["image"], self._teacher_out["image"])}
+        if self.mode == "feature":
+            teacher_feats = feature_taps(self._teacher_out, self.taps)
+            loss = distill_loss(teacher_feats, feature_taps(outputs, self.taps), lambda feats: self.run("A", feats))
+            return {"distill": self.lambda_distill * loss}
+        return {}
+
+    def distill_manifest(self) -> dict[str, Any]:
+        return {"mode": self.mode, "lambda_distill": self.lambda_distill, "taps": self.taps or None}
+
+
+class TPGANDistillRecipe(_TeacherTerms, TPGANRecipe):
+    """TP-GAN's objective plus the mode's teacher term; modules "G", "D", "I", and "T" / "A" by mode."""
+
+    name = "tpgan-distill"
+
+    def __init__(self, student: TPGAN, discriminator: nn.Module, identity_net: nn.Module | None = None, *,
+                 mode: str = "feature", teacher: TPGAN | None = None, adapters: FeatureAdapters | None = None,
+                 lambda_distill: float = 1.0, **tpgan_kwargs: Any):
+        TPGANRecipe.__init__(self, student, discriminator, identity_net, **tpgan_kwargs)
+        self._attach(mode, teacher, adapters, lambda_distill)
+
+    def configure_optimizers(self, optim) -> None:
+        self.add_optimizer("G", ["G", "A"] if self.mode == "feature" else ["G"], optim)
+        self.add_optimizer("D", ["D"], optim)
+
+    def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
+        self._run_teacher(batch["profile"], self._profile_boxes(batch))
+        return super().train_step(batch, step)
+
+    def _generator_terms(self, outputs, batch, frontal_boxes) -> dict[str, torch.Tensor]:
+        return {**super()._generator_terms(outputs, batch, frontal_boxes), **self._teacher_term(outputs)}
+
+    def manifest(self) -> dict[str, Any]:
+        return {**super().manifest(), **self.distill_manifest()}
+
+
+class Pix2PixDistillRecipe(_TeacherTerms, Pix2PixRecipe):
+    """The pix2pix objective (eq. 3 + 2) plus the mode's teacher term (eq. 5); D is halved as in pix2pix."""
+
+    name = "pix2pix-distill"
+
+    def __init__(self, student: nn.Module, discriminator: nn.Module, *, mode: str = "feature",
+                 teacher: nn.Module | None = None, adapters: FeatureAdapters | None = None,
+                 lambda_distill: float = 1.0, gan_mode: str = "hinge", lambda_recon: float = 100.0):
+        Pix2PixRecipe.__init__(self, student, discriminator, gan_mode=gan_mode, lambda_recon=lambda_recon)
+        self._attach(mode, teacher, adapters, lambda_distill)
+
+    def configure_optimizers(self, optim) -> None:
+        self.add_optimizer("G", ["G", "A"] if self.mode == "feature" else ["G"], optim)
+        self.add_optimizer("D", ["D"], optim)
+
+    def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
+        profile, frontal = batch["profile"], batch["frontal"]
+        self._run_teacher(profile)
+        with self.autocast():
+            outputs = self.run("G", profile, method="forward_all")
+            fake = outputs["image"]
+            real_logits = self.run("D", conditional_pair(profile, frontal))
+            fake_logits = self.run("D", conditional_pair(profile, fake.detach()))
+            loss_d = 0.5 * discriminator_loss(real_logits, fake_logits, self.gan_mode)
+        self.optimize(loss_d, "D")
+        with self.autocast():
+            terms = {"gan": generator_loss(self.run("D", conditional_pair(profile, fake)), self.gan_mode),
+                     "recon": self.lambda_recon * reconstruction_loss(fake, frontal),
+                     **self._teacher_term(outputs)}
+            loss_g = sum(terms.values())
+        self.optimize(loss_g, "G")
+        return {"loss_D": loss_d.item(), **{f"loss_G_{k}": v.item() for k, v in terms.items()}, "loss_G": loss_g.item()}
+
+    def manifest(self) -> dict[str, Any]:
+        return {**super().manifest(), **self.distill_manifest()}
+
+
+def make_recipe(arch: str, student: nn.Module, discriminator: nn.Module, *, mode: str = "feature",
+                teacher: nn.Module | None = None, taps: Iterable[str] | None = None,
+                lambda_distill: float | None = None, identity_net: nn.Module | None = None) -> Recipe:
+    """The distillation recipe of `arch` in `mode` (adapters built here for the feature mode)."""
+    check_mode(mode)
+    if mode != "scratch" and teacher is None:
+        raise ValueError(f"mode {mode!r} needs a teacher")
+    adapters = make_adapters(student, teacher, taps) if mode == "feature" else None
+    lam = default_lambda(arch, mode) if lambda_distill is None else float(lambda_distill)
+    if mode == "scratch":
+        teacher = None
+    if objective(arch) == "tpgan":
+        return TPGANDistillRecipe(student, discriminator, identity_net, mode=mode, teacher=teacher,
+                                  adapters=adapters, lambda_distill=lam)
+    return Pix2PixDistillRecipe(student, discriminator, mode=mode, teacher=teacher, adapters=adapters,
+                                lambda_distill=lam)
+
+
+# ----------------------------------------------------------------------------- the stage as a function
+@dataclass
+class DistillResult:
+    student: nn.Module
+    recipe: Recipe
+    steps: int
+    history: list[dict[str, float]] = field(default_factory=list)   # one dict per log step, with "step"
+    d_source: str = ""
+
+
+def student_discriminator(make_d: Callable[[], nn.Module], teacher_d_state: Mapping[str, torch.Tensor] | None,
+                          inherit_d: bool = True) -> tuple[nn.Module, str]:
+    """A fresh D of the teacher's architecture, loaded with the teacher's D when inheriting; and where it came from."""
+    discriminator = make_d()
+    if not inherit_d:
+        return discriminator, "random (inherit_d=False)"
+    if teacher_d_state is None:
+        warnings.warn("the teacher's discriminator is not available: the student's D starts from random weights "
+                      "(the paper inherits the teacher's D; see gancomp_lite.distillation)", stacklevel=2)
+        return discriminator, "random (teacher D not available)"
+    try:
+        discriminator.load_state_dict(teacher_d_state)
+    except RuntimeError as err:
+        raise CheckpointError(f"the teacher's D state does not fit {type(discriminator).__name__}: {err}") from err
+    return discriminator, "inherited from the teacher"
+
+
+def distill(arch: str, config: Mapping[str, int] | str, teacher: nn.Module, train: Dataset, *, size: int,
+            knobs: Mapping[str, Any], make_d: Callable[[], nn.Module],
+            teacher_d_state: Mapping[str, torch.Tensor] | None = None, train_config: TrainConfig, mode: str = "feature",
+            taps: Iterable[str] | None = None, lambda_distill: float | None = None, inherit_d: bool = True,
+            identity_net: nn.Module | None = None,
+            on_log: Callable[[int, dict[str, float]], None] | None = None) -> DistillResult:
+    """Build the student of `arch` at `config`, train it in `mode` with the Trainer, return it (eval mode).
+
+    `teacher` is frozen (a deep copy is trained against, the caller's module is left untouched);
+    `make_d()` builds a D of the teacher's architecture, `teacher_d_state` its trained weights.
+    """
+    check_mode(mode)
+    seed_everything(train_config.seed)
+    student = build(arch, config, size, **knobs)
+    discriminator, d_source = student_discriminator(make_d, teacher_d_state, inherit_d)
+    teacher = copy.deepcopy(teacher).eval()
+    recipe = make_recipe(arch, student, discriminator, mode=mode, teacher=teacher, taps=taps,
+                         lambda_distill=lambda_distill, identity_net=identity_net)
+    history: list[dict[str, float]] = []
+
+    def log(step: int, metrics: dict[str, float]) -> None:
+        history.append({"step": step, **metrics})
+        if on_log is not None:
+            on_log(step, metrics)
+
+    result = Trainer(recipe, train, train_config, on_log=log).fit()
+    return DistillResult(student.eval(), recipe, result.step, history, d_source)
+
+
+# ----------------------------------------------------------------------------- the stage on shipped teachers
+def macs_and_params(arch: str, config: Mapping[str, int] | str | None, size: int, knobs: Mapping[str, Any]) -> dict[str, int]:
+    from gancomp_lite.cost import CostModel
+
+    model = CostModel.for_arch(arch, size, **knobs)
+    return {"macs": model.macs(config, CONVENTION), "params": model.params(config)}
+
+
+def run_stage(arch: str, config: str, *, mode: str = "feature", steps: int = 300, seed: int = 0,
+              out_dir: Path | None = None, lambda_distill: float | None = None, inherit_d: bool = True,
+              taps: Iterable[str] | None = None, batch_size: int | None = None, preset: str = "quick",
+              data: Path | None = None,
+              weights_dir: Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """Distill the shipped `arch` teacher into a student at `config`, evaluate it on the test split, save it.
+
+    `data`: a Multi-PIE-format tree (default: the preset's SynthPIE set); `weights_dir`: where the
+    shipped teacher and identity network are (default: the package's ``weights/``).
+
+    Writes ``student.pt``/``.json`` (loadable by `gancomp_lite.evaluate.load_generator`), the Trainer's
+    ``last.pt`` and ``metrics.csv``, and ``summary.json`` into `out_dir`; returns the summary.
+    """
+    from data_tools.dataset import load_splits
+    from data_tools.synthpie import ensure_synthpie
+    from gancomp_lite.evaluate import evaluate
+    from gancomp_lite.teachers import QUICK_TEACHERS, WEIGHTS_DIR, build_discriminator, load_identity, load_teacher
+
+    check_mode(mode)
+    objective(arch)
+    if preset != "quick" or arch not in QUICK_TEACHERS:
+        raise ValueError(f"no shipped {preset} teacher for {arch!r}; quick teachers: {sorted(QUICK_TEACHERS)}")
+    spec = QUICK_TEACHERS[arch]
+    weights_dir = Path(weights_dir or WEIGHTS_DIR)
+    teacher, teacher_d, manifest = load_teacher(arch, preset, weights_dir, with_discriminator=True)
+    size, knobs = manifest["size"], dict(manifest["knobs"])
+    space = channel_space(arch, size, **knobs)
+    config_str = space.encode(space.decode(config))
+    identity = load_identity(preset, weights_dir)
+    out_dir = Path(out_dir or f"runs/distill/{arch}-{config_str}-{mode}{'' if inherit_d else '-randomD'}-seed{seed}")
+    root = Path(data) if data is not None else ensure_synthpie(preset, seed=0, progress=progress)
+    train, test = load_splits(root, "multipie", size=size)
+
+    d_spec = manifest["discriminator"]
+
+    def make_d() -> nn.Module:
+        return build_discriminator(d_spec["kind"], size, **d_spec["knobs"])
+
+    train_config = TrainConfig(out_dir=str(out_dir), steps=steps, batch_size=batch_size or spec.batch_size,
+                               lr=spec.lr, betas=spec.betas, seed=seed, log_every=10, ckpt_every=max(steps, 1),
+                               progress=progress)
+    start = time.perf_counter()
+    run = distill(arch, config_str, teacher, train, size=size, knobs=knobs, make_d=make_d,
+                  teacher_d_state=teacher_d.state_dict(),
+                  train_config=train_config, mode=mode, taps=taps, lambda_distill=lambda_distill,
+                  inherit_d=inherit_d, identity_net=identity)
+    train_seconds = time.perf_counter() - start
+    metrics = evaluate(test, identity, run.student, progress=progress)
+    summary = {
+        "arch": arch, "config": config_str, "size": size, "knobs": knobs, "mode": mode,
+        **run.recipe.distill_manifest(), "d_source": run.d_source, "steps": run.steps, "seed": seed,
+        "batch_size": train_config.batch_size, "train_seconds": round(train_seconds, 1),
+        "convention": CONVENTION, **macs_and_params(arch, config_str, size, knobs),
+        "teacher": {"config": manifest["config"], **macs_and_params(arch, None, size, knobs),
+                    "metrics": manifest.get("metrics")},
+        "metrics": metrics,
+    }
+    save_checkpoint(out_dir / "student.pt", run.student.state_dict(), summary)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+# ----------------------------------------------------------------------------- command line
+def register(subparsers: argparse._SubParsersAction) -> None:
+    cmd = subparsers.add_parser("distill", help="distill a shipped teacher into a narrower student (eq. 4-5)")
+    cmd.add_argument("--arch", choices=["tpgan", "resnet9"], required=True)
+    cmd.add_argument("--config", required=True, help="the student's channel config string (see `gancomp-lite macs`)")
+    cmd.add_argument("--mode", choices=MODES, default="feature")
+    cmd.add_argument("--steps", type=int, default=300)
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--out", type=Path, default=None, help="output folder (default runs/distill/<arch>-<config>-<mode>-seed<N>)")
+    cmd.add_argument("--lambda-distill", type=float, default=None,
+                     help="weight of the teacher term (default: 1 for feature; the pixel-loss weight for output)")
+    cmd.add_argument("--taps", default=None, help="comma list of feature taps (default: all the teacher's)")
+    cmd.add_argument("--random-d", action="store_true", help="start the student's D from random weights, not the teacher's")
+    cmd.add_argument("--batch-size", type=int, default=None)
+    cmd.add_argument("--data", type=Path, default=None, help="Multi-PIE-format data tree (default: SynthPIE quick)")
+    cmd.add_argument("--weights", type=Path, default=None, help="folder of the shipped teacher and identity network")
+    cmd.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    summary = run_stage(args.arch, args.config, mode=args.mode, steps=args.steps, seed=args.seed, out_dir=args.out,
+                        lambda_distill=args.lambda_distill, inherit_d=not args.random_d,
+                        taps=args.taps.split(",") if args.taps else None, batch_size=args.batch_size,
+                        data=args.data, weights_dir=args.weights)
+    m = summary["metrics"]
+    print(f"{summary['arch']} {summary['config']} ({summary['mode']}, D {summary['d_source']}): "
+          f"{summary['macs'] / 1e6:.1f}M MACs ({CONVENTION}), {summary['params'] / 1e6:.3f}M params; "
+          f"L1 {m['l1']:.4f}, SSIM {m['ssim']:.3f}, rank-1 {m['rank1']['mean']:.1%}")
+    return 0
