@@ -250,3 +250,13 @@ def test_a_data_set_template_moves_the_part_boxes_and_the_canvas():
         assert torch.allclose(model.forward_all(x)["patch_nose"], image)
     with pytest.raises(ValueError, match="10 finite numbers"):
         tpgan.build(None, 64, base=8, template=template[:8])
+
+
+def test_template_from_landmarks_averages_known_points_at_128():
+    points = torch.tensor([[[24.0, 27.0], [40.0, 27.0], [32.0, 37.0], [26.0, 44.0], [38.0, 44.0]],
+                           [[24.0, 29.0], [40.0, 29.0], [32.0, 37.0], [26.0, 44.0], [38.0, 44.0]],
+                           [[float("nan"), 0.0], [40.0, 27.0], [32.0, 37.0], [26.0, 44.0], [38.0, 44.0]]])
+    template = tpgan.template_from_landmarks(points, 64)
+    assert template == (48.0, 56.0, 80.0, 56.0, 64.0, 74.0, 52.0, 88.0, 76.0, 88.0)
+    with pytest.raises(ValueError, match="no sample"):
+        tpgan.template_from_landmarks(points[2:], 64)

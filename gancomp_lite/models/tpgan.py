@@ -142,6 +142,17 @@ def part_boxes(size: int, template: Template | None = None) -> dict[str, Box]:
     return boxes
 
 
+def template_from_landmarks(landmarks: torch.Tensor, size: int) -> tuple[float, ...]:
+    """The `template` knob for a data set: the mean of its frontal 5-point landmarks (N, 5, 2) at `size`,
+    rescaled to 128x128 and flattened (x1, y1, ..., x5, y5). Samples with unknown (NaN) points are skipped."""
+    if landmarks.dim() != 3 or tuple(landmarks.shape[1:]) != (5, 2):
+        raise ValueError(f"landmarks must have shape (N, 5, 2), got {tuple(landmarks.shape)}")
+    known = landmarks[torch.isfinite(landmarks).all(dim=(1, 2))]
+    if len(known) == 0:
+        raise ValueError("no sample has all 5 landmarks; cannot compute a template")
+    return tuple(round(v, 2) for v in (known.double().mean(0) * (128 / size)).flatten().tolist())
+
+
 # --------------------------------------------------------------------------- patches and canvas
 def landmark_boxes(landmarks: torch.Tensor, size: int, template: Template | None = None) -> torch.Tensor:
     """Per-sample part boxes (N, 4, 4) from 5-point landmarks (N, 5, 2) in pixels, for `crop_parts`.
