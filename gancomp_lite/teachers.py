@@ -1,0 +1,258 @@
+"""The quick teachers: train, ship and load the identity network and the four teacher generators.
+
+`gancomp-lite teachers train` reproduces every shipped checkpoint in ``gancomp_lite/weights/``:
+first the Light-CNN identity network (all views of the training identities), then each teacher
+generator with its own paper's objective, then the evaluation protocol on the test identities.
+A teacher checkpoint is the generator's state dict in half precision plus a manifest holding
+everything needed to rebuild it (arch, knobs, size, config string) and to trust it (command,
+seed, data split, metrics, sha256). `load_teacher` checks the hash and loads with
+``weights_only=True``.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from gancomp_lite.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gancomp_lite.models import discriminator as discriminators
+from gancomp_lite.models.lightcnn import LightCNN, load_identity_network, save_identity_network, train_identity_network
+from gancomp_lite.models.registry import build, channel_space
+from gancomp_lite.presets import get_preset
+from gancomp_lite.recipes.base import Recipe
+from gancomp_lite.seeding import seed_everything
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+IDENTITY_FILE = "lightcnn-{preset}.pt"
+TEACHER_FILE = "{arch}-{preset}.pt"
+
+
+@dataclass(frozen=True)
+class IdentitySpec:
+    """How the preset's identity network is trained (Light-CNN on grayscale faces)."""
+    variant: str
+    width: float
+    input_size: int
+    steps: int
+    batch_size: int = 32
+    lr: float = 1e-3
+
+
+@dataclass(frozen=True)
+class TeacherSpec:
+    """How one teacher generator and its discriminator are built and trained for a preset."""
+    arch: str
+    knobs: dict[str, Any]
+    discriminator: tuple[str, dict[str, Any]]     # (kind, knobs) for `build_discriminator`
+    recipe: Callable[[nn.Module, nn.Module, LightCNN | None], Recipe]
+    steps: int
+    needs_identity: bool = False                   # the objective itself uses the identity network
+    batch_size: int = 8
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    ddp_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def build_discriminator(kind: str, size: int, **knobs: Any) -> nn.Module:
+    """A teacher's discriminator by kind: "patchgan" (eq. 3's D(x, y)), "tpgan" or "crgan" (view critic)."""
+    if kind == "crgan":
+        from gancomp_lite.models.crgan import CRGANDiscriminator
+
+        return CRGANDiscriminator(size=size, **knobs)
+    if kind == "tpgan":
+        knobs = {**knobs, "size": size}
+    return discriminators.build(kind, **knobs)
+
+
+def _pix2pix(generator: nn.Module, discriminator: nn.Module, identity: LightCNN | None) -> Recipe:
+    from gancomp_lite.recipes.pix2pix import Pix2PixRecipe
+
+    return Pix2PixRecipe(generator, discriminator, gan_mode="hinge", lambda_recon=100.0)
+
+
+def _tpgan(generator: nn.Module, discriminator: nn.Module, identity: LightCNN | None) -> Recipe:
+    from gancomp_lite.recipes.tpgan import TPGANRecipe
+
+    return TPGANRecipe(generator, discriminator, identity, g_steps=1)   # official: 2 G updates per D update
+
+
+def _crgan(generator: nn.Module, discriminator: nn.Module, identity: LightCNN | None) -> Recipe:
+    from gancomp_lite.recipes.crgan import CRGANRecipe
+
+    return CRGANRecipe(generator, discriminator)
+
+
+def _pim(generator: nn.Module, discriminator: nn.Module, identity: LightCNN | None) -> Recipe:
+    from gancomp_lite.recipes.pim import PIMRecipe
+
+    recognizer = copy.deepcopy(identity).requires_grad_(True)   # PIM's DLN starts from the trained identity net
+    return PIMRecipe(generator, discriminator, recognizer)
+
+
+QUICK_IDENTITY = IdentitySpec(variant="9", width=0.25, input_size=64, steps=400)
+# Sized so each teacher trains in about 10-20 minutes on one CPU core, with room to compress (>= 6x in MACs).
+QUICK_TEACHERS: dict[str, TeacherSpec] = {
+    "resnet9": TeacherSpec("resnet9", {"ngf": 24, "step": 4}, ("patchgan", {"in_channels": 6, "ndf": 16, "n_layers": 2}),
+                           _pix2pix, steps=1000),
+    "tpgan": TeacherSpec("tpgan", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _tpgan, steps=1000,
+                         needs_identity=True),
+    "crgan": TeacherSpec("crgan", {"base": 16, "step": 4}, ("crgan", {"base": 8}), _crgan, steps=1000,
+                         betas=(0.0, 0.9), ddp_kwargs={"find_unused_parameters": True}),
+    "pim": TeacherSpec("pim", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _pim, steps=1000,
+                       needs_identity=True),
+}
+
+
+def _data(preset: str, seed: int):
+    from data_tools.dataset import load_splits
+    from data_tools.synthpie import ensure_synthpie
+
+    root = ensure_synthpie(preset=preset, seed=seed)
+    train, test = load_splits(root, "multipie", size=get_preset(preset).image_size)
+    return root, train, test
+
+
+def _split_note(root: Path, train, test) -> dict[str, Any]:
+    return {"root_name": root.name, "train_identities": len(train.identities), "test_identities": len(test.identities),
+            "train_pairs": len(train), "test_pairs": len(test)}
+
+
+def train_identity(preset: str = "quick", seed: int = 0, out_dir: Path = WEIGHTS_DIR, progress: bool = True) -> Path:
+    """Train the preset's Light-CNN on all views of the training identities and save it (half precision)."""
+    if preset != "quick":
+        raise ValueError("only the quick identity network is specified here; full-size training runs on a GPU "
+                         "with the same function and a larger IdentitySpec")
+    spec = QUICK_IDENTITY
+    root, train, test = _data(preset, seed)
+    start = time.perf_counter()
+    net = train_identity_network(train, num_classes=len(train.identities), steps=spec.steps, seed=seed,
+                                 variant=spec.variant, width=spec.width, input_size=spec.input_size,
+                                 batch_size=spec.batch_size, lr=spec.lr, progress=progress)
+    from gancomp_lite.evaluate import evaluate
+
+    metrics = evaluate(test, net, None, progress=progress)
+    path = Path(out_dir) / IDENTITY_FILE.format(preset=preset)
+    save_identity_network(path, net, half=True, preset=preset, seed=seed, command=_command(),
+                          data=_split_note(root, train, test), train_seconds=round(time.perf_counter() - start, 1),
+                          spec=spec.__dict__, metrics={"rank1_raw": metrics["rank1_raw"]})
+    return path
+
+
+def train_teacher(arch: str, preset: str = "quick", seed: int = 0, work_dir: Path = Path("runs/teachers"),
+                  out_dir: Path = WEIGHTS_DIR, time_budget_s: float | None = None, progress: bool = True) -> Path | None:
+    """Train (or resume) one teacher; when its schedule is complete, evaluate and ship it. Returns the shipped path."""
+    from gancomp_lite.evaluate import evaluate
+    from gancomp_lite.train import TrainConfig, Trainer
+
+    if preset != "quick" or arch not in QUICK_TEACHERS:
+        raise ValueError(f"no {preset} teacher spec for {arch!r}; quick teachers: {sorted(QUICK_TEACHERS)}")
+    spec = QUICK_TEACHERS[arch]
+    size = get_preset(preset).image_size
+    root, train, test = _data(preset, seed)
+    identity = load_identity(preset, out_dir) if spec.needs_identity else None
+    seed_everything(seed)
+    generator = build(arch, None, size, **spec.knobs)
+    d_kind, d_knobs = spec.discriminator
+    if d_kind == "crgan":
+        d_knobs = {**d_knobs, "views": generator.views}
+    discriminator = build_discriminator(d_kind, size, **d_knobs)
+    recipe = spec.recipe(generator, discriminator, identity)
+    config = TrainConfig(out_dir=str(Path(work_dir) / arch), steps=spec.steps, batch_size=spec.batch_size,
+                         lr=spec.lr, betas=spec.betas, seed=seed, log_every=25, ckpt_every=250,
+                         time_budget_s=time_budget_s, progress=progress,
+                         ddp_kwargs={"broadcast_buffers": False, **spec.ddp_kwargs})
+    start = time.perf_counter()
+    result = Trainer(recipe, train, config).fit()
+    if not result.finished:
+        return None
+    generator.eval()
+    metrics = evaluate(test, identity or load_identity(preset, out_dir), generator, progress=progress)
+    space = channel_space(arch, size, **spec.knobs)
+    state = {"G": _half(generator.state_dict()), "D": _half(discriminator.state_dict())}
+    path = Path(out_dir) / TEACHER_FILE.format(arch=arch, preset=preset)
+    save_checkpoint(path, state, {
+        "arch": arch, "preset": preset, "size": size, "knobs": spec.knobs, "config": space.encode(space.teacher()),
+        "discriminator": {"kind": d_kind, "knobs": d_knobs},
+        "seed": seed, "command": _command(), "data": _split_note(root, train, test), "steps": result.step,
+        "batch_size": spec.batch_size, "lr": spec.lr, "recipe": recipe.name,
+        "train_seconds_last_call": round(time.perf_counter() - start, 1), "metrics": metrics,
+    })
+    return path
+
+
+def load_identity(preset: str = "quick", weights_dir: Path = WEIGHTS_DIR) -> LightCNN:
+    """The shipped identity network of a preset (hash-checked, frozen, eval mode)."""
+    path = Path(weights_dir) / IDENTITY_FILE.format(preset=preset)
+    net = load_identity_network(path).float()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+def load_teacher(arch: str, preset: str = "quick", weights_dir: Path = WEIGHTS_DIR,
+                 with_discriminator: bool = False) -> tuple[nn.Module, ...]:
+    """``(generator, manifest)`` of a shipped teacher, or ``(generator, discriminator, manifest)``.
+
+    Refuses a tampered file or a manifest written for another arch or preset. The discriminator is
+    what a distilled student inherits (the paper's "inherited discriminator").
+    """
+    path = Path(weights_dir) / TEACHER_FILE.format(arch=arch, preset=preset)
+    state, manifest = load_checkpoint(path, expect={"arch": arch, "preset": preset})
+    generator = _load_into(build(arch, manifest["config"], manifest["size"], **manifest["knobs"]), state, "G", path)
+    if not with_discriminator:
+        return generator, manifest
+    d = manifest["discriminator"]
+    discriminator = _load_into(build_discriminator(d["kind"], manifest["size"], **d["knobs"]), state, "D", path)
+    return generator, discriminator, manifest
+
+
+def _load_into(module: nn.Module, state: dict, key: str, path: Path) -> nn.Module:
+    if key not in state:
+        raise CheckpointError(f"{path}: no {key!r} weights in the checkpoint")
+    try:
+        module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state[key].items()})
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: {key} weights do not fit the architecture in its manifest ({err})") from err
+    return module.eval()
+
+
+def _half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Half-precision storage for shipped weights (the repository keeps them small); loading restores float32."""
+    return {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+
+
+def _command() -> str:
+    return "gancomp-lite " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "python API"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("teachers", help="train and ship the identity network and the teachers")
+    sub = parser.add_subparsers(dest="teachers_command", required=True)
+    train = sub.add_parser("train", help="train (or resume) and ship; reproduces gancomp_lite/weights/")
+    train.add_argument("--arch", default="all", help=f"'identity', 'all' or a comma list of {sorted(QUICK_TEACHERS)}")
+    train.add_argument("--preset", choices=["quick"], default="quick")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--work-dir", type=Path, default=Path("runs/teachers"))
+    train.add_argument("--out", type=Path, default=WEIGHTS_DIR)
+    train.add_argument("--minutes", type=float, default=None, help="stop (resumably) after this much time per teacher")
+    train.set_defaults(func=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    names = list(QUICK_TEACHERS) if args.arch == "all" else args.arch.split(",")
+    identity_path = Path(args.out) / IDENTITY_FILE.format(preset=args.preset)
+    if args.arch == "identity" or (args.arch == "all" and not identity_path.exists()):
+        print("identity network:", train_identity(args.preset, args.seed, args.out))
+    budget = None if args.minutes is None else args.minutes * 60
+    for arch in (n for n in names if n != "identity"):
+        shipped = train_teacher(arch, args.preset, args.seed, args.work_dir, args.out, budget)
+        print(f"{arch}:", shipped or "stopped early; run the same command again to resume")
+    return 0
