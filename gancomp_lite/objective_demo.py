@@ -18,12 +18,13 @@ only in their objective. Results are plain dicts (`run_summary`) that the plots 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +64,7 @@ class DemoConfig:
     gan_mode: str = "bce"         # eq. 1 / 3 as written (non-saturating G loss)
     seed: int = 0                 # weights and batch order
     data_seed: int = 0            # which SynthPIE set (a new seed renders a new set, about a minute)
+    threads: int | None = 1       # torch CPU threads during a run (None: leave as is); see `cpu_threads`
 
     @classmethod
     def from_preset(cls, preset: Preset, **overrides: Any) -> "DemoConfig":
@@ -71,7 +73,7 @@ class DemoConfig:
             base = cls(preset="quick", size=preset.image_size)
         else:
             base = cls(preset=preset.name, size=preset.image_size, train_ids=min(preset.train_ids, 200),
-                       test_images=128, ngf=32, ndf=64, d_layers=3, steps=2000, batch_size=16)
+                       test_images=128, ngf=32, ndf=64, d_layers=3, steps=2000, batch_size=16, threads=None)
         return replace(base, **overrides)
 
 
@@ -181,6 +183,22 @@ def score(generator: nn.Module, test: dict[str, torch.Tensor]) -> dict[str, Any]
 
 
 # ------------------------------------------------------------------ runs
+@contextlib.contextmanager
+def cpu_threads(threads: int | None) -> Iterator[None]:
+    """Run torch on `threads` CPU threads inside the block, then restore the previous count.
+
+    The quick networks are so small that a second thread barely helps on an idle machine, and
+    on a busy shared one its synchronisation made a run about 10x slower (measured, 2 cores).
+    """
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_label(lambda_recon: float, adversarial: bool) -> str:
     return f"cGAN + {lambda_recon:g} L1" if adversarial else "L1 only"
 
@@ -193,6 +211,12 @@ def train_run(cfg: DemoConfig, data: DemoData, lambda_recon: float = 100.0, adve
     steps, l1_init, sharpness_init, l1, sharpness, history ({"step": [...], loss name: [...]}),
     outputs (the test outputs, (N, 3, S, S)).
     """
+    with cpu_threads(cfg.threads):
+        return _train_run(cfg, data, lambda_recon, adversarial, on_log, progress)
+
+
+def _train_run(cfg: DemoConfig, data: DemoData, lambda_recon: float, adversarial: bool, on_log: OnLog | None,
+               progress: bool) -> dict[str, Any]:
     recipe = build_recipe(cfg, lambda_recon, adversarial)
     generator = recipe.raw("G")
     before = score(generator, data.test)
@@ -238,3 +262,12 @@ def sweep(cfg: DemoConfig, data: DemoData, lambdas: Sequence[float], include_l1_
             row = train_run(cfg, data, lam if adversarial else 0.0, adversarial, progress=False)
         rows.append(row)
     return sorted(rows, key=lambda row: row["lambda_recon"])
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The sweep as aligned text: run, lambda_recon, test L1 before/after, relative sharpness."""
+    lines = [f"{'run':<16}{'lambda_recon':>13}{'L1 at init':>12}{'L1':>8}{'sharpness':>11}"]
+    for row in rows:
+        lines.append(f"{row['label']:<16}{row['lambda_recon']:>13g}{row['l1_init']:>12.3f}{row['l1']:>8.3f}"
+                     f"{row['sharpness']:>11.2f}")
+    return "\n".join(lines)
