@@ -1,0 +1,181 @@
+"""Plots and the widget of notebook 03 (separable convolutions and layer sensitivity).
+
+Pure functions of plain data (cost-model layer tables, the dict ``gancomp_lite.sensitivity``
+returns) that return a matplotlib Figure, plus one widget factory that redraws through a
+module-level callback and never returns the figure from it (it would be shown twice).
+"""
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from gancomp_lite.sensitivity import CONTROL, separable_cost
+
+ROLE_COLOURS = {"residual": "tab:blue", "upsampling": "tab:red", "other": "tab:gray", "control": "black"}
+CONV_KINDS = ("conv", "convT", "depthwise", "depthwise-convT", "linear")
+
+
+# ------------------------------------------------------------------ the separable block
+def mac_ratio(out_channels: int, kernel_size: int) -> float:
+    """MACs of depthwise k x k + pointwise 1x1 over a dense k x k conv: (C_in k^2 + C_in C_out) / (C_in C_out k^2)."""
+    if out_channels < 1 or kernel_size < 1:
+        raise ValueError(f"out_channels and kernel_size must be positive, got {out_channels}, {kernel_size}")
+    return 1 / out_channels + 1 / kernel_size ** 2
+
+
+def plot_mac_ratio(kernel_sizes: Sequence[int] = (3, 5, 7), max_channels: int = 256) -> Figure:
+    """The separable/dense MAC ratio against C_out, one line per kernel size (log x axis)."""
+    channels = np.unique(np.geomspace(1, max_channels, 60).astype(int))
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for k in kernel_sizes:
+        ax.plot(channels, [mac_ratio(int(c), k) for c in channels], label=f"k = {k}")
+        ax.axhline(1 / k ** 2, color=ax.lines[-1].get_color(), lw=0.6, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("output channels C_out")
+    ax.set_ylabel("separable MACs / dense MACs")
+    ax.set_title("1/C_out + 1/k² (dotted: the 1/k² floor)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------ MACs of each layer
+def group_of(layer: str, group_layers: Mapping[str, Sequence[str]]) -> str | None:
+    """The layer group a cost-model row belongs to (its conv is, or sits inside, one of the group's layers)."""
+    for group, names in group_layers.items():
+        if any(layer == n or layer.startswith(n + ".") for n in names):
+            return group
+    return None
+
+
+def plot_layer_macs(table: Sequence[Mapping[str, Any]], group_layers: Mapping[str, Sequence[str]] | None = None,
+                    convention: str = "gancomp", title: str = "") -> Figure:
+    """MACs of every conv layer call (a cost-model ``layer_table``), bars coloured by layer group.
+
+    Norm layers are left out of the bars (their MACs, counted only in the gancomp convention,
+    are given in the title).
+    """
+    rows = [r for r in table if r["kind"] in CONV_KINDS]
+    if not rows:
+        raise ValueError("plot_layer_macs: the layer table has no conv or linear rows")
+    norms = sum(r["macs"] for r in table if r["kind"] not in CONV_KINDS)
+    groups = [group_of(r["layer"], group_layers or {}) for r in rows]
+    names = list(dict.fromkeys(g for g in groups if g is not None))
+    palette = plt.get_cmap("tab20")
+    colours = {g: palette(i % 20) for i, g in enumerate(names)}
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.16 * len(rows) + 1), 3.6))
+    x = np.arange(len(rows))
+    ax.bar(x, [r["macs"] / 1e6 for r in rows], color=[colours.get(g, "lightgray") for g in groups])
+    ax.set_xticks(x, [r["layer"] for r in rows], rotation=90, fontsize=6)
+    ax.set_ylabel(f"MMACs ({convention})")
+    total = sum(r["macs"] for r in table)
+    ax.set_title(f"{title} {total / 1e6:.1f} MMACs in total ({convention}; norms {norms / 1e6:.1f})".strip(),
+                 fontsize=9)
+    for g in names:
+        ax.bar([0], [0], color=colours[g], label=g)
+    if names:
+        ax.legend(fontsize=7, ncol=min(len(names), 5))
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------ the sensitivity bar chart
+def plot_sensitivity(results: Mapping[str, Any], stage: str = "") -> Figure:
+    """Three panels per layer group: MACs saved (%), change of L1 and of mean rank-1 against the teacher.
+
+    Bars are coloured by the group's role (residual / upsampling / other, black = the control that
+    re-trains the unchanged teacher). `stage` "" shows after re-training, "_init" right after the swap.
+    """
+    rows = results["rows"]
+    if not rows:
+        raise ValueError("plot_sensitivity: the results have no rows")
+    if stage not in ("", "_init"):
+        raise ValueError(f"stage must be '' (after re-training) or '_init' (before), got {stage!r}")
+    labels = [r["group"] for r in rows]
+    colours = [ROLE_COLOURS.get(r["role"], "tab:gray") for r in rows]
+    x = np.arange(len(rows))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    panels = [([r["macs_saved_pct"] for r in rows], f"MACs saved, % ({results['convention']})"),
+              ([r[f"d_l1{stage}"] for r in rows], "Δ L1 vs teacher (lower is better)"),
+              ([100 * r[f"d_rank1{stage}"] for r in rows], "Δ rank-1 vs teacher, points (higher is better)")]
+    for ax, (values, title) in zip(axes, panels):
+        ax.bar(x, values, color=colours)
+        ax.axhline(0, color="black", lw=0.6)
+        ax.set_xticks(x, labels, rotation=45, fontsize=8)
+        ax.set_title(title, fontsize=9)
+    for role, colour in ROLE_COLOURS.items():
+        if any(r["role"] == role for r in rows):
+            axes[0].bar([0], [0], color=colour, label=role)
+    axes[0].legend(fontsize=7)
+    when = "right after the swap" if stage else f"after {results['settings']['steps']} distillation steps"
+    fig.suptitle(f"{results['arch']} at {results['size']}px: one group separable at a time, {when}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------ choosing several groups
+def choice_summary(results: Mapping[str, Any], chosen: Collection[str], macs: int) -> dict[str, Any]:
+    """MACs of a choice of separable groups (`macs`, counted live) and its *estimated* quality.
+
+    The estimate adds the single-group changes (d_l1, d_rank1 of each chosen row) to the teacher:
+    an additivity assumption that interactions between swapped groups break; only a re-trained
+    student measures them.
+    """
+    by_group = {r["group"]: r for r in results["rows"] if r["group"] != CONTROL}
+    unknown = sorted(set(chosen) - set(by_group))
+    if unknown:
+        raise ValueError(f"no sensitivity rows for groups {unknown}; measured groups are {sorted(by_group)}")
+    teacher = results["teacher"]
+    d_l1 = sum(by_group[g]["d_l1"] for g in chosen)
+    d_rank1 = sum(by_group[g]["d_rank1"] for g in chosen)
+    return {"groups": sorted(chosen), "macs": int(macs), "macs_saved_pct": 100 * (1 - macs / teacher["macs"]),
+            "l1": teacher["l1"] + d_l1, "rank1": teacher["rank1"] + d_rank1, "d_l1": d_l1, "d_rank1": d_rank1}
+
+
+def plot_choice(results: Mapping[str, Any], summary: Mapping[str, Any]) -> Figure:
+    """MACs against L1 and rank-1: the teacher, each single-group student, and the chosen combination (star)."""
+    teacher, convention = results["teacher"], results["convention"]
+    rows = [r for r in results["rows"] if r["group"] != CONTROL]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, key, label in zip(axes, ("l1", "rank1"), ("L1 (lower is better)", "mean rank-1 (higher is better)")):
+        ax.scatter([teacher["macs"] / 1e6], [teacher[key]], marker="s", color="black", label="teacher")
+        for r in rows:
+            ax.scatter([r["macs"] / 1e6], [r[key]], color=ROLE_COLOURS.get(r["role"], "tab:gray"))
+            ax.annotate(r["group"], (r["macs"] / 1e6, r[key]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.scatter([summary["macs"] / 1e6], [summary[key]], marker="*", s=220, color="gold", edgecolor="black",
+                   label="chosen (estimated quality)", zorder=3)
+        ax.set_xlabel(f"MMACs ({convention})")
+        ax.set_ylabel(label)
+    axes[0].legend(fontsize=7)
+    chosen = ", ".join(summary["groups"]) or "none"
+    fig.suptitle(f"separable: {chosen}  |  {summary['macs_saved_pct']:.1f}% MACs saved, "
+                 f"estimated ΔL1 {summary['d_l1']:+.4f}, Δrank-1 {100 * summary['d_rank1']:+.1f} points", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def choice_macs(results: Mapping[str, Any], chosen: Collection[str]) -> int:
+    """MACs of the teacher with `chosen` groups separable, recomputed by the cost model."""
+    return separable_cost(results["arch"], results["size"], results["knobs"], tuple(chosen), results.get("config"),
+                          results["convention"]).macs
+
+
+def show_choice(results: Mapping[str, Any], **flags: bool) -> None:
+    """Widget callback: `flags` maps each group to whether it is separable; draws and shows the figure."""
+    chosen = [g for g, on in flags.items() if on]
+    plot_choice(results, choice_summary(results, chosen, choice_macs(results, chosen)))
+    plt.show()
+
+
+def separable_explorer(results: Mapping[str, Any]):
+    """One checkbox per measured group; ticking groups redraws MACs (live) against estimated quality."""
+    import ipywidgets as W
+
+    groups = [r["group"] for r in results["rows"] if r["group"] != CONTROL]
+    boxes = {g: W.Checkbox(value=False, description=g, indent=False, layout=W.Layout(width="70px")) for g in groups}
+    out = W.interactive_output(lambda **flags: show_choice(results, **flags), boxes)
+    return W.VBox([W.HBox(list(boxes.values())), out])
