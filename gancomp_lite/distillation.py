@@ -286,7 +286,8 @@ def run_stage(arch: str, config: str, *, mode: str = "feature", steps: int = 300
     shipped teacher and identity network are (default: the package's ``weights/``).
 
     Writes ``student.pt``/``.json`` (loadable by `gancomp_lite.evaluate.load_generator`), the Trainer's
-    ``last.pt`` and ``metrics.csv``, and ``summary.json`` into `out_dir`; returns the summary.
+    ``last.pt`` and ``metrics.csv``, and ``summary.json`` (settings, MACs, test metrics, logged losses)
+    into `out_dir`; returns the summary.
     """
     from data_tools.dataset import load_splits
     from data_tools.synthpie import ensure_synthpie
@@ -322,17 +323,17 @@ def run_stage(arch: str, config: str, *, mode: str = "feature", steps: int = 300
                   train_config=train_config, mode=mode, taps=taps, lambda_distill=lambda_distill,
                   inherit_d=inherit_d, identity_net=identity)
     train_seconds = time.perf_counter() - start
-    metrics = evaluate(test, identity, run.student, progress=progress)
+    metrics = evaluate(test, identity, run.student, device=next(run.student.parameters()).device, progress=progress)
     summary = {
         "arch": arch, "config": config_str, "size": size, "knobs": knobs, "mode": mode,
         **run.recipe.distill_manifest(), "d_source": run.d_source, "steps": run.steps, "seed": seed,
         "batch_size": train_config.batch_size, "train_seconds": round(train_seconds, 1),
         "convention": CONVENTION, **macs_and_params(arch, config_str, size, knobs),
-        "teacher": {"config": manifest["config"], **macs_and_params(arch, None, size, knobs),
+        "teacher": {"config": manifest["config"], "taps": list(tap_channels(teacher)), **macs_and_params(arch, None, size, knobs),
                     "metrics": manifest.get("metrics")},
-        "metrics": metrics,
+        "metrics": metrics, "history": run.history,
     }
-    save_checkpoint(out_dir / "student.pt", run.student.state_dict(), summary)
+    save_checkpoint(out_dir / "student.pt", run.student.state_dict(), {k: v for k, v in summary.items() if k != "history"})
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 

@@ -1,0 +1,219 @@
+"""Notebook 02 (feature distillation): the gradient-agreement probe, the taps x lambda_distill sweep and its explorer.
+
+Why output distillation is weak for a deterministic generator, measured: for a paired task the
+teacher's image T(x) is one more target image close to the ground truth y, so the gradient of
+||G'(x) - T(x)||_1 points almost where the gradient of ||G'(x) - y||_1 already points; the
+feature term (eq. 4) pulls on the student's hidden layers with signals the image losses do not
+carry. `gradient_agreement` measures the cosine between these gradients.
+
+The sweep (`run_sweep`) distills one quick student per (taps, lambda_distill), plus a scratch and
+an output-distillation run at equal MACs, and stores loss histories and test metrics as JSON
+(``results/distill_sweep_quick.json``), so the widget only reads it. Plots are pure functions.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from torch import nn
+
+from gancomp_lite.distill import FeatureAdapters, distill_loss, feature_taps
+
+SWEEP_PATH = Path(__file__).parent / "results" / "distill_sweep_quick.json"
+ALL_TAPS = "all"
+PIXEL_TERMS = ("loss_G_pixel", "loss_G_recon")        # TP-GAN's multi-scale L1, pix2pix's L1 (eq. 2)
+
+
+# ------------------------------------------------------------------ why features: gradient agreement
+def _flat_grad(loss: torch.Tensor, params: Sequence[nn.Parameter]) -> torch.Tensor:
+    grads = torch.autograd.grad(loss, params, allow_unused=True, retain_graph=True)
+    return torch.cat([(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(grads, params)])
+
+
+def gradient_agreement(student: nn.Module, teacher: nn.Module, adapters: FeatureAdapters,
+                       profile: torch.Tensor, frontal: torch.Tensor) -> dict[str, float]:
+    """Cosines between the student's weight gradients of three losses on one batch.
+
+    "output vs ground truth": L1 to T(x) against L1 to y (near 1: output distillation adds little);
+    "feature vs ground truth": the feature term (eq. 4) against L1 to y. Also the teacher's own L1
+    to y, to show how close T(x) is to the target.
+    """
+    params = [p for p in student.parameters() if p.requires_grad]
+    with torch.no_grad():
+        teacher_out = teacher.forward_all(profile)
+    outputs = student.forward_all(profile)
+    g_truth = _flat_grad(F.l1_loss(outputs["image"], frontal), params)
+    g_output = _flat_grad(F.l1_loss(outputs["image"], teacher_out["image"]), params)
+    taps = list(adapters.keys())
+    g_feature = _flat_grad(distill_loss(feature_taps(teacher_out, taps), feature_taps(outputs, taps), adapters), params)
+    return {
+        "output vs ground truth": F.cosine_similarity(g_output, g_truth, dim=0).item(),
+        "feature vs ground truth": F.cosine_similarity(g_feature, g_truth, dim=0).item(),
+        "teacher L1 to ground truth": F.l1_loss(teacher_out["image"], frontal).item(),
+    }
+
+
+def signal_sizes(teacher: nn.Module, profile: torch.Tensor) -> dict[str, int]:
+    """Numbers per input that each target gives the student: the output image, then each feature tap."""
+    with torch.no_grad():
+        outputs = teacher.forward_all(profile[:1])
+    sizes = {"output image": outputs["image"].numel()}
+    sizes.update({f"tap {name}": feat.numel() for name, feat in feature_taps(outputs).items()})
+    return sizes
+
+
+# ------------------------------------------------------------------ the sweep
+def taps_label(taps: Iterable[str] | None, all_taps: Sequence[str]) -> str:
+    """"all" for every tap, else the names joined by "+" in the generator's order."""
+    chosen = list(all_taps) if taps is None else [t for t in all_taps if t in set(taps)]
+    return ALL_TAPS if chosen == list(all_taps) else "+".join(chosen)
+
+
+def run_sweep(arch: str, config: str, *, taps_options: Sequence[Sequence[str] | None], lambdas: Sequence[float],
+              steps: int, seed: int = 0, batch_size: int | None = None, out: Path = SWEEP_PATH,
+              work_dir: Path = Path("runs/distill_sweep"), progress: bool = False) -> dict[str, Any]:
+    """Distill the shipped `arch` teacher at `config` for every (taps, lambda), plus scratch and output runs.
+
+    Every run has the same student config, steps, batch and seed. The JSON at `out` is rewritten
+    after each run (an interrupted sweep keeps what it finished) and returned.
+    """
+    from gancomp_lite.distillation import run_stage
+
+    jobs: list[dict[str, Any]] = [{"mode": "scratch"}, {"mode": "output"}]
+    jobs += [{"mode": "feature", "taps": None if taps is None else list(taps), "lambda_distill": lam}
+             for taps in taps_options for lam in lambdas]
+    sweep: dict[str, Any] = {"arch": arch, "config": config, "steps": steps, "seed": seed, "runs": [],
+                             "device": "cuda" if torch.cuda.is_available() else "cpu"}
+    start = time.perf_counter()
+    for job in jobs:
+        label = job["mode"] if job["mode"] != "feature" else f"{'-'.join(job['taps'] or [ALL_TAPS])}-{job['lambda_distill']:g}"
+        summary = run_stage(arch, config, steps=steps, seed=seed, batch_size=batch_size,
+                            out_dir=Path(work_dir) / label, progress=progress, **job)
+        all_taps = summary["teacher"]["taps"]
+        sweep["runs"].append({
+            "mode": summary["mode"], "taps": taps_label(summary["taps"], all_taps) if summary["taps"] else None,
+            "lambda_distill": summary["lambda_distill"], "history": summary["history"],
+            "metrics": {k: summary["metrics"][k] for k in ("l1", "ssim", "psnr", "rank1", "id_fid")},
+            "train_seconds": summary["train_seconds"],
+        })
+        sweep.update({key: summary[key] for key in ("macs", "params", "convention", "batch_size", "teacher")})
+        sweep["all_taps"] = all_taps
+        sweep["seconds"] = round(time.perf_counter() - start, 1)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(sweep, indent=1) + "\n")
+    return sweep
+
+
+def load_sweep(path: Path = SWEEP_PATH) -> dict[str, Any]:
+    """The precomputed sweep (see `run_sweep`); a missing file names the command that writes it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no distillation sweep; write it with "
+                                f"`python benchmarks/distill_baselines.py --sweep`")
+    sweep = json.loads(path.read_text())
+    if not sweep.get("runs"):
+        raise ValueError(f"{path}: the sweep has no runs")
+    return sweep
+
+
+def tap_choices(sweep: Mapping[str, Any]) -> list[str]:
+    return sorted({run["taps"] for run in sweep["runs"] if run["mode"] == "feature"}, key=lambda t: (t != ALL_TAPS, t))
+
+
+def lambda_choices(sweep: Mapping[str, Any]) -> list[float]:
+    return sorted({run["lambda_distill"] for run in sweep["runs"] if run["mode"] == "feature"})
+
+
+def find_run(sweep: Mapping[str, Any], mode: str, taps: str | None = None, lambda_distill: float | None = None) -> dict:
+    """The run of `mode` (and, for feature runs, `taps` label and `lambda_distill`)."""
+    for run in sweep["runs"]:
+        if run["mode"] == mode and (mode != "feature" or (run["taps"] == taps and run["lambda_distill"] == lambda_distill)):
+            return run
+    raise KeyError(f"no {mode} run with taps={taps!r}, lambda_distill={lambda_distill}; "
+                   f"taps {tap_choices(sweep)}, lambdas {lambda_choices(sweep)}")
+
+
+def history(run: Mapping[str, Any]) -> dict[str, list[float]]:
+    """A run's log as ``{"step": [...], term: [...]}`` (the format of `gancomp_lite.viz` loss plots)."""
+    columns: dict[str, list[float]] = {"step": []}
+    for row in run["history"]:
+        columns["step"].append(row["step"])
+        for key, value in row.items():
+            if key != "step":
+                columns.setdefault(key, []).append(value)
+    return columns
+
+
+def _pixel_term(columns: Mapping[str, Any]) -> str:
+    return next(name for name in PIXEL_TERMS if name in columns)
+
+
+def plot_sweep_run(sweep: Mapping[str, Any], taps: str, lambda_distill: float) -> Figure:
+    """The explorer's picture: the chosen feature run against scratch and output distillation.
+
+    Left: the pixel loss to the ground truth during training; middle: the distillation term;
+    right: test L1 and rank-1 of the three students (equal MACs).
+    """
+    runs = {"scratch": find_run(sweep, "scratch"), "output": find_run(sweep, "output"),
+            f"feature ({taps}, λ={lambda_distill:g})": find_run(sweep, "feature", taps, lambda_distill)}
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.1))
+    for label, run in runs.items():
+        cols = history(run)
+        axes[0].plot(cols["step"], cols[_pixel_term(cols)], label=label)
+        if "loss_G_distill" in cols:
+            axes[1].plot(cols["step"], cols["loss_G_distill"], label=label,
+                         color="tab:orange" if run["mode"] == "output" else "tab:green")
+    axes[0].set_title("pixel L1 to the ground truth (train)", fontsize=9)
+    axes[1].set_title("λ · L_distill (train)", fontsize=9)
+    axes[1].set_yscale("log")
+    for ax in axes[:2]:
+        ax.set_xlabel("step")
+    axes[0].legend(fontsize=7)
+    names = list(runs)
+    l1 = [runs[n]["metrics"]["l1"] for n in names]
+    rank1 = [100 * runs[n]["metrics"]["rank1"]["mean"] for n in names]
+    x = torch.arange(len(names)).numpy()
+    axes[2].bar(x - 0.2, l1, 0.4, color="tab:blue", label="test L1 (lower is better)")
+    twin = axes[2].twinx()
+    twin.bar(x + 0.2, rank1, 0.4, color="tab:red", label="rank-1 % (higher is better)")
+    axes[2].set_xticks(x, ["scratch", "output", "feature"], fontsize=8)
+    axes[2].set_ylabel("test L1", color="tab:blue", fontsize=8)
+    twin.set_ylabel("rank-1 (%)", color="tab:red", fontsize=8)
+    axes[2].set_title(f"test, {sweep['macs'] / 1e6:.0f}M MACs each ({sweep['convention']})", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _show_sweep_run(sweep: Mapping[str, Any], taps: str, lambda_distill: float) -> None:
+    plot_sweep_run(sweep, taps, lambda_distill)
+    plt.show()
+
+
+def distill_explorer(sweep: Mapping[str, Any]):
+    """Taps and lambda_distill controls over the precomputed sweep, redrawing `plot_sweep_run` (a VBox)."""
+    import ipywidgets as W
+
+    taps = W.Dropdown(options=tap_choices(sweep), value=tap_choices(sweep)[0], description="taps")
+    lambdas = lambda_choices(sweep)
+    lam = W.SelectionSlider(options=[(f"{v:g}", v) for v in lambdas], value=lambdas[len(lambdas) // 2],
+                            description="λ_distill", continuous_update=False)
+    out = W.interactive_output(functools.partial(_show_sweep_run, sweep), {"taps": taps, "lambda_distill": lam})
+    return W.VBox([W.HBox([taps, lam]), out])
+
+
+def sweep_table(sweep: Mapping[str, Any]) -> str:
+    """Every run of the sweep as a markdown table (mode, taps, lambda, test L1, SSIM, rank-1)."""
+    lines = ["| mode | taps | λ_distill | L1 | SSIM | rank-1 (%) |", "|---|---|---|---|---|---|"]
+    for run in sweep["runs"]:
+        m = run["metrics"]
+        lines.append(f"| {run['mode']} | {run['taps'] or '–'} | {run['lambda_distill']:g} | {m['l1']:.4f} | "
+                     f"{m['ssim']:.3f} | {100 * m['rank1']['mean']:.1f} |")
+    return "\n".join(lines)
