@@ -276,3 +276,37 @@ def test_layer_macs_plot_colours_groups():
     assert [b.get_height() for b in bars] == pytest.approx([r["macs"] / 1e6 for r in convs])
     assert len({b.get_facecolor() for b in bars}) == len(layers)
     assert len(V.plot_mac_ratio((3, 7)).axes[0].lines) == 4
+
+
+# ------------------------------------------------------------------ TP-GAN's per-group switch
+def test_tpgan_groups_swap_their_own_layers_and_true_means_every_resblock():
+    from gancomp_lite.models import tpgan
+
+    knobs = {"base": 8, "step": 4}
+    layers = S.group_layers("tpgan", 32, knobs)
+    assert set(layers) == set(tpgan.LAYER_GROUPS) == set(tpgan.teacher_widths(8))      # one per channel group
+    assert layers["up32"] == ["decoder.up32.0"] and layers["sel128"] == ["decoder.select128.conv1",
+                                                                         "decoder.select128.conv2"]
+    assert len(layers["dec16"]) == 6 and "decoder.select16.conv1" in layers["dec16"]
+    assert len(layers["part512"]) == 4 * 4                                     # two resblocks in each rotator
+    assert all(layers[g] for g in tpgan.LAYER_GROUPS)
+    with torch.device("meta"):
+        dense = build("tpgan", None, 32, **knobs)
+        everything = S.swapped_layers(dense, build("tpgan", None, 32, separable=True, **knobs))
+    assert sorted(everything) == sorted(n for g in tpgan.RESBLOCK_GROUPS for n in layers[g])
+    with pytest.raises(ValueError, match=r"cannot make \['dec8'\] separable; layer groups are \['enc128'"):
+        tpgan.build(None, 32, separable=("dec8",), **knobs)
+
+
+def test_tpgan_students_start_as_the_teacher_when_its_kernels_are_separable():
+    knobs = {"base": 8, "step": 4}
+    torch.manual_seed(0)
+    t = build("tpgan", None, 32, **knobs).eval()
+    make_kernels_separable(t)
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        expected = t(x)
+        for group in ("enc64", "up32", "dec128", "part128"):
+            student, layers = S.make_student("tpgan", t, knobs, (group,), x)
+            assert S.layer_role(student, layers) == ("upsampling" if group == "up32" else "residual")
+            assert torch.allclose(student.eval()(x), expected, atol=1e-4), group

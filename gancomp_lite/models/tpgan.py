@@ -55,8 +55,7 @@ cropped to their skip's size so odd patch sizes (20x20 eyes at 64x64) work.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from functools import partial
+from collections.abc import Collection, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -79,9 +78,31 @@ TAPS: tuple[str, ...] = ("dec16", "dec32", "dec64", "recon128")
 # Knobs of the two presets: the quick teacher trains on a 2-core CPU at 64x64 (1.83 GMACs, 9.2 M params;
 # its smallest sub-network is 21x cheaper). The full one is the official 128x128 model (92.9 GMACs, 157.4 M).
 PRESET_KNOBS: dict[str, dict[str, int]] = {"quick": {"base": 16, "step": 4}, "full": {"base": 64, "step": 8}}
+# Layer groups the `separable` knob may name (seed paper section 3.2: any conv group may be depthwise +
+# pointwise), each named after its channel group: an encoder stage's resblocks (enc*), a decoder stage's
+# resblocks (dec16..dec64: its select resblock and two resblocks; sel128 = select128, dec128 = fuse128,
+# recon128 = recon128's resblock), the part rotators' resblocks at one width (part64: c0, d3; part128: c1,
+# d2; part256: c2, d1; part512: c3) or an upsampling deconv (up*). ``separable=True`` = every resblock group.
+# The k2 resblocks at S/16 (TF-style asymmetric padding), the strided encoder convs, the to-image heads,
+# the noise branch and the identity fc stay dense.
+RESBLOCK_GROUPS: tuple[str, ...] = ("enc128", "enc64", "enc32", "enc16", "enc8", "dec16", "dec32", "dec64", "sel128",
+                                    "dec128", "recon128", "part64", "part128", "part256", "part512")
+UP_GROUPS: tuple[str, ...] = ("up16", "up32", "up64", "up128")
+LAYER_GROUPS = RESBLOCK_GROUPS + UP_GROUPS
 
 
 # --------------------------------------------------------------------------- widths
+def separable_groups(separable: bool | str | Collection[str]) -> frozenset[str]:
+    """The layer groups built separable: True = every resblock group, False = none, else the named groups."""
+    if isinstance(separable, bool):
+        return frozenset(RESBLOCK_GROUPS if separable else ())
+    names = {separable} if isinstance(separable, str) else set(separable)
+    unknown = sorted(names - set(LAYER_GROUPS))
+    if unknown:
+        raise ValueError(f"{ARCH}: cannot make {unknown} separable; layer groups are {list(LAYER_GROUPS)}")
+    return frozenset(names)
+
+
 def _noise_widths(base: int) -> tuple[int, int, int, int]:
     """initial_8, initial_32, initial_64, initial_128 widths (g, g/2, g/4, g/8): fixed, not searched."""
     return base, base // 2, base // 4, base // 8
@@ -219,9 +240,12 @@ class ConvBlock(nn.Sequential):
     """conv -> optional BN -> activation ("lrelu", "relu", "tanh" or None)."""
 
     def __init__(self, cin: Layout, cout: Layout, full: Mapping[str, int], k: int = 3, stride: int = 1,
-                 bn: bool = True, act: str | None = "lrelu", transposed: bool = False) -> None:
-        if transposed:   # 3x3, stride 2: doubles the resolution
-            layers: list[nn.Module] = [ElasticConvTranspose2d(cin, cout, full, k, stride=2, padding=1, output_padding=1)]
+                 bn: bool = True, act: str | None = "lrelu", transposed: bool = False, separable: bool = False) -> None:
+        if separable:    # depthwise k x k (transposed: it upsamples 2x) - BN - pointwise 1x1
+            layers: list[nn.Module] = [SeparableConv2d(cin, cout, full, k, 2 if transposed else stride,
+                                                       transposed=transposed, norm="batch")]
+        elif transposed:   # 3x3, stride 2: doubles the resolution
+            layers = [ElasticConvTranspose2d(cin, cout, full, k, stride=2, padding=1, output_padding=1)]
         else:
             layers = [conv(cin, cout, full, k, stride)]
         if bn:
@@ -261,20 +285,23 @@ def _crop_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class PartRotator(nn.Module):
     """One local pathway: a U-Net from a profile part patch to (part feature, frontal part image)."""
 
-    def __init__(self, full: Mapping[str, int], in_channels: int = 3, separable: bool = False) -> None:
+    def __init__(self, full: Mapping[str, int], in_channels: int = 3, separable: Collection[str] = ()) -> None:
         super().__init__()
-        res = partial(ResBlock, separable=separable)
-        self.c0 = nn.Sequential(ConvBlock(in_channels, "part64", full, bn=False), res("part64", full))
-        self.c1 = nn.Sequential(ConvBlock("part64", "part128", full, stride=2), res("part128", full))
-        self.c2 = nn.Sequential(ConvBlock("part128", "part256", full, stride=2), res("part256", full))
+
+        def res(width: str) -> ResBlock:
+            return ResBlock(width, full, separable=width in separable)
+
+        self.c0 = nn.Sequential(ConvBlock(in_channels, "part64", full, bn=False), res("part64"))
+        self.c1 = nn.Sequential(ConvBlock("part64", "part128", full, stride=2), res("part128"))
+        self.c2 = nn.Sequential(ConvBlock("part128", "part256", full, stride=2), res("part256"))
         self.c3 = nn.Sequential(ConvBlock("part256", "part512", full, stride=2),
-                                res("part512", full), res("part512", full))
+                                res("part512"), res("part512"))
         self.up1 = ConvBlock("part512", "part256", full, transposed=True)
-        self.d1 = nn.Sequential(ConvBlock(("part256", "part256"), "part256", full), res("part256", full))
+        self.d1 = nn.Sequential(ConvBlock(("part256", "part256"), "part256", full), res("part256"))
         self.up2 = ConvBlock("part256", "part128", full, transposed=True)
-        self.d2 = nn.Sequential(ConvBlock(("part128", "part128"), "part128", full), res("part128", full))
+        self.d2 = nn.Sequential(ConvBlock(("part128", "part128"), "part128", full), res("part128"))
         self.up3 = ConvBlock("part128", "part64", full, transposed=True)
-        self.d3 = nn.Sequential(ConvBlock(("part64", "part64"), "part64", full), res("part64", full))
+        self.d3 = nn.Sequential(ConvBlock(("part64", "part64"), "part64", full), res("part64"))
         self.to_image = ConvBlock("part64", 3, full, bn=False, act="tanh")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -292,14 +319,17 @@ class Encoder(nn.Module):
     """Global encoder: one resblock per stage, four at S/16, then the maxout identity feature."""
 
     def __init__(self, full: Mapping[str, int], size: int, in_channels: int, feature_dim: int,
-                 separable: bool = False) -> None:
+                 separable: Collection[str] = ()) -> None:
         super().__init__()
-        res = partial(ResBlock, separable=separable)
-        self.c0 = nn.Sequential(ConvBlock(in_channels, "enc128", full, 7, bn=False), res("enc128", full, 7))
-        self.c1 = nn.Sequential(ConvBlock("enc128", "enc64", full, 5, stride=2), res("enc64", full, 5))
-        self.c2 = nn.Sequential(ConvBlock("enc64", "enc32", full, stride=2), res("enc32", full))
-        self.c3 = nn.Sequential(ConvBlock("enc32", "enc16", full, stride=2), res("enc16", full))
-        self.c4 = nn.Sequential(ConvBlock("enc16", "enc8", full, stride=2), *[res("enc8", full) for _ in range(4)])
+
+        def res(width: str, k: int = 3) -> ResBlock:
+            return ResBlock(width, full, k, separable=width in separable)
+
+        self.c0 = nn.Sequential(ConvBlock(in_channels, "enc128", full, 7, bn=False), res("enc128", 7))
+        self.c1 = nn.Sequential(ConvBlock("enc128", "enc64", full, 5, stride=2), res("enc64", 5))
+        self.c2 = nn.Sequential(ConvBlock("enc64", "enc32", full, stride=2), res("enc32"))
+        self.c3 = nn.Sequential(ConvBlock("enc32", "enc16", full, stride=2), res("enc16"))
+        self.c4 = nn.Sequential(ConvBlock("enc16", "enc8", full, stride=2), *[res("enc8") for _ in range(4)])
         # the official linear over the flattened S/16 x S/16 map, as a valid conv covering the whole map
         self.fc = ElasticConv2d("enc8", 2 * feature_dim, full, size // 16, padding=0)
 
@@ -317,9 +347,15 @@ class Decoder(nn.Module):
     """Global decoder with the noise branch, the select resblocks and the fusion of the local pathway."""
 
     def __init__(self, full: Mapping[str, int], size: int, base: int, img: int, feature_dim: int, z_dim: int,
-                 separable: bool = False) -> None:
+                 separable: Collection[str] = ()) -> None:
         super().__init__()
-        res = partial(ResBlock, separable=separable)
+
+        def res(group: str, trunk: Layout, k: int = 3, hidden: Layout | None = None) -> ResBlock:
+            return ResBlock(trunk, full, k, hidden, separable=group in separable)
+
+        def up(cin: Layout, group: str) -> ConvBlock:
+            return ConvBlock(cin, group, full, act="relu", transposed=True, separable=group in separable)
+
         n8, n32, n64, n128 = _noise_widths(base)
         self.initial8 = ElasticConvTranspose2d(feature_dim + z_dim, n8, full, size // 16, stride=1, padding=0,
                                                output_padding=0)
@@ -328,32 +364,32 @@ class Decoder(nn.Module):
         self.initial128 = ElasticConvTranspose2d(n64, n128, full, 3)
 
         t8 = (n8, "enc8")
-        self.dec8 = nn.Sequential(*[res(t8, full, 2) for _ in range(3)])          # select8 + 2 resblocks
-        self.up16 = ConvBlock(t8, "up16", full, act="relu", transposed=True)
-        self.select16 = res("enc16", full)
+        self.dec8 = nn.Sequential(*[ResBlock(t8, full, 2) for _ in range(3)])     # select8 + 2 resblocks
+        self.up16 = up(t8, "up16")
+        self.select16 = res("dec16", "enc16")
         t16 = ("up16", "enc16")
-        self.dec16 = nn.Sequential(res(t16, full, hidden="dec16"), res(t16, full, hidden="dec16"))
+        self.dec16 = nn.Sequential(res("dec16", t16, hidden="dec16"), res("dec16", t16, hidden="dec16"))
 
-        self.up32 = ConvBlock(t16, "up32", full, act="relu", transposed=True)
+        self.up32 = up(t16, "up32")
         s32 = ("enc32", img, n32)
-        self.select32 = res(s32, full)
+        self.select32 = res("dec32", s32)
         t32 = ("up32",) + s32
-        self.dec32 = nn.Sequential(res(t32, full, hidden="dec32"), res(t32, full, hidden="dec32"))
+        self.dec32 = nn.Sequential(res("dec32", t32, hidden="dec32"), res("dec32", t32, hidden="dec32"))
         self.img32 = ConvBlock(t32, 3, full, bn=False, act="tanh")
 
-        self.up64 = ConvBlock(t32, "up64", full, act="relu", transposed=True)
+        self.up64 = up(t32, "up64")
         s64 = ("enc64", img, n64)
-        self.select64 = res(s64, full, 5)
+        self.select64 = res("dec64", s64, 5)
         t64 = ("up64",) + s64 + (3,)
-        self.dec64 = nn.Sequential(res(t64, full, hidden="dec64"), res(t64, full, hidden="dec64"))
+        self.dec64 = nn.Sequential(res("dec64", t64, hidden="dec64"), res("dec64", t64, hidden="dec64"))
         self.img64 = ConvBlock(t64, 3, full, bn=False, act="tanh")
 
-        self.up128 = ConvBlock(t64, "up128", full, act="relu", transposed=True)
+        self.up128 = up(t64, "up128")
         s128 = ("enc128", n128, img)
-        self.select128 = res(s128, full, 7, hidden="sel128")
+        self.select128 = res("sel128", s128, 7, hidden="sel128")
         t128 = ("up128",) + s128 + ("part64", 3, 3)
-        self.fuse128 = res(t128, full, 5, hidden="dec128")
-        self.recon128 = nn.Sequential(ConvBlock(t128, "recon128", full, 5), res("recon128", full))
+        self.fuse128 = res("dec128", t128, 5, hidden="dec128")
+        self.recon128 = nn.Sequential(ConvBlock(t128, "recon128", full, 5), res("recon128", "recon128"))
         self.tail = ConvBlock("recon128", base // 2, full)
         self.img128 = ConvBlock(base // 2, 3, full, bn=False, act="tanh")
 
@@ -395,7 +431,8 @@ class TPGAN(nn.Module):
         z_dim, noise_std: the noise vector (official 100-d, N(0, 0.02)); zero in eval mode so that
             evaluation is deterministic, or pass `z` explicitly.
         num_classes: > 0 adds the identity classifier head (dropout 0.7 + linear) on the identity feature.
-        separable: every resblock conv becomes depthwise + BN + pointwise (not in the official model).
+        separable: layer groups (`LAYER_GROUPS`) whose convs become depthwise + BN + pointwise, or True for
+            every resblock group (not in the official model; the design space of the seed paper section 3.2).
         template: 5 frontal landmarks at 128x128 (10 numbers) placing the part boxes instead of the
             official positions (see `part_boxes`).
     """
@@ -404,8 +441,9 @@ class TPGAN(nn.Module):
 
     def __init__(self, config: Mapping[str, int] | None = None, size: int = 128, base: int = 64,
                  mirror_input: bool = True, z_dim: int = 100, noise_std: float = 0.02, num_classes: int = 0,
-                 separable: bool = False, template: Template | None = None) -> None:
+                 separable: bool | Collection[str] = False, template: Template | None = None) -> None:
         super().__init__()
+        self.separable = separable_groups(separable)
         if size < 32 or size % 16:
             raise ValueError(f"{ARCH}: size must be a multiple of 16 and at least 32, got {size}")
         teacher = teacher_widths(base, mirror_input)
@@ -419,9 +457,9 @@ class TPGAN(nn.Module):
         self.template_boxes = part_boxes(size, self.template)
         self.config = {name: int(full[name]) for name in teacher}
         img = 6 if mirror_input else 3
-        self.rotators = nn.ModuleDict({p: PartRotator(full, 6 if p == "right_eye" else 3, separable) for p in PARTS})
-        self.encoder = Encoder(full, size, img, self.feature_dim, separable)
-        self.decoder = Decoder(full, size, base, img, self.feature_dim, z_dim, separable)
+        self.rotators = nn.ModuleDict({p: PartRotator(full, 6 if p == "right_eye" else 3, self.separable) for p in PARTS})
+        self.encoder = Encoder(full, size, img, self.feature_dim, self.separable)
+        self.decoder = Decoder(full, size, base, img, self.feature_dim, z_dim, self.separable)
         self.classifier = (nn.Sequential(nn.Dropout(0.7), ElasticLinear(self.feature_dim, num_classes, full))
                            if num_classes > 0 else None)
         self._tap_layers: dict[str, ElasticMixin] = {
@@ -499,7 +537,7 @@ class TPGAN(nn.Module):
 
 
 def build(config: Mapping[str, int] | None, size: int, base: int = 64, mirror_input: bool = True, step: int = 8,
-          z_dim: int = 100, noise_std: float = 0.02, num_classes: int = 0, separable: bool = False,
+          z_dim: int = 100, noise_std: float = 0.02, num_classes: int = 0, separable: bool | Collection[str] = False,
           template: Template | None = None) -> TPGAN:
     """TP-GAN at `config` (validated against `space(base, mirror_input, step)`; None: the official widths)."""
     if config is not None:
