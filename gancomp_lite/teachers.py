@@ -98,15 +98,16 @@ def _pim(generator: nn.Module, discriminator: nn.Module, identity: LightCNN | No
 
 
 QUICK_IDENTITY = IdentitySpec(variant="9", width=0.25, input_size=64, steps=400)
-# Sized so each teacher trains in about 10-20 minutes on one CPU core, with room to compress (>= 6x in MACs).
+# Sized so each teacher trains in about 10-20 minutes on one CPU core (a few epochs of the quick set),
+# with room to compress (>= 6x in MACs between the teacher and the smallest sub-network).
 QUICK_TEACHERS: dict[str, TeacherSpec] = {
     "resnet9": TeacherSpec("resnet9", {"ngf": 24, "step": 4}, ("patchgan", {"in_channels": 6, "ndf": 16, "n_layers": 2}),
-                           _pix2pix, steps=1000),
-    "tpgan": TeacherSpec("tpgan", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _tpgan, steps=1000,
+                           _pix2pix, steps=800),
+    "tpgan": TeacherSpec("tpgan", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _tpgan, steps=600,
                          needs_identity=True),
-    "crgan": TeacherSpec("crgan", {"base": 16, "step": 4}, ("crgan", {"base": 8}), _crgan, steps=1000,
+    "crgan": TeacherSpec("crgan", {"base": 16, "step": 4}, ("crgan", {"base": 8}), _crgan, steps=500,
                          betas=(0.0, 0.9), ddp_kwargs={"find_unused_parameters": True}),
-    "pim": TeacherSpec("pim", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _pim, steps=1000,
+    "pim": TeacherSpec("pim", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _pim, steps=600,
                        needs_identity=True),
 }
 
