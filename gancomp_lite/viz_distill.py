@@ -217,3 +217,28 @@ def sweep_table(sweep: Mapping[str, Any]) -> str:
         lines.append(f"| {run['mode']} | {run['taps'] or '–'} | {run['lambda_distill']:g} | {m['l1']:.4f} | "
                      f"{m['ssim']:.3f} | {100 * m['rank1']['mean']:.1f} |")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ the notebook's teacher
+def notebook_teacher(arch: str = "tpgan", size: int = 64, seed: int = 0) -> dict[str, Any]:
+    """The shipped quick teacher with its D (``shipped`` True), or else a fresh random one of the same shape.
+
+    Returns ``{"generator", "discriminator", "make_d", "size", "knobs", "shipped"}``: the live cells
+    run either way; only the shipped teacher makes the numbers meaningful.
+    """
+    from gancomp_lite.models.registry import build
+    from gancomp_lite.teachers import QUICK_TEACHERS, TEACHER_FILE, WEIGHTS_DIR, build_discriminator, load_teacher
+
+    spec = QUICK_TEACHERS[arch]
+    shipped = (WEIGHTS_DIR / TEACHER_FILE.format(arch=arch, preset="quick")).is_file()
+    if shipped:
+        generator, discriminator, manifest = load_teacher(arch, with_discriminator=True)
+        size, knobs = manifest["size"], dict(manifest["knobs"])
+        kind, d_knobs = manifest["discriminator"]["kind"], manifest["discriminator"]["knobs"]
+    else:
+        torch.manual_seed(seed)
+        knobs, (kind, d_knobs) = dict(spec.knobs), spec.discriminator
+        generator = build(arch, None, size, **knobs).eval()
+        discriminator = build_discriminator(kind, size, **d_knobs)
+    return {"generator": generator, "discriminator": discriminator, "size": size, "knobs": knobs,
+            "make_d": functools.partial(build_discriminator, kind, size, **d_knobs), "shipped": shipped}
