@@ -176,15 +176,21 @@ def train_teacher(arch: str, preset: str = "quick", seed: int = 0, work_dir: Pat
         return None
     generator.eval()
     metrics = evaluate(test, identity or load_identity(preset, out_dir), generator, progress=progress)
-    space = channel_space(arch, size, **spec.knobs)
+    return ship_teacher(Path(out_dir) / TEACHER_FILE.format(arch=arch, preset=preset), arch, preset, size, spec.knobs,
+                        generator, (d_kind, d_knobs), discriminator,
+                        seed=seed, command=_command(), data=_split_note(root, train, test), steps=result.step,
+                        batch_size=spec.batch_size, lr=spec.lr, recipe=recipe.name,
+                        train_seconds_last_call=round(time.perf_counter() - start, 1), metrics=metrics)
+
+
+def ship_teacher(path: Path, arch: str, preset: str, size: int, knobs: dict[str, Any], generator: nn.Module,
+                 d_spec: tuple[str, dict[str, Any]], discriminator: nn.Module, **manifest: Any) -> Path:
+    """Write a teacher's G and D (half precision) with a manifest that rebuilds both; see `load_teacher`."""
+    space = channel_space(arch, size, **knobs)
     state = {"G": _half(generator.state_dict()), "D": _half(discriminator.state_dict())}
-    path = Path(out_dir) / TEACHER_FILE.format(arch=arch, preset=preset)
     save_checkpoint(path, state, {
-        "arch": arch, "preset": preset, "size": size, "knobs": spec.knobs, "config": space.encode(space.teacher()),
-        "discriminator": {"kind": d_kind, "knobs": d_knobs},
-        "seed": seed, "command": _command(), "data": _split_note(root, train, test), "steps": result.step,
-        "batch_size": spec.batch_size, "lr": spec.lr, "recipe": recipe.name,
-        "train_seconds_last_call": round(time.perf_counter() - start, 1), "metrics": metrics,
+        **manifest, "arch": arch, "preset": preset, "size": size, "knobs": knobs,
+        "config": space.encode(space.teacher()), "discriminator": {"kind": d_spec[0], "knobs": d_spec[1]},
     })
     return path
 

@@ -1,0 +1,92 @@
+"""Teachers: shipping and loading (hash, arch and pickled-code refusals), and the shipped quick checkpoints."""
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+import torch
+
+from gancomp_lite.checkpoint import CheckpointError, sha256_file
+from gancomp_lite.models.registry import build
+from gancomp_lite.teachers import (
+    QUICK_TEACHERS,
+    TEACHER_FILE,
+    WEIGHTS_DIR,
+    build_discriminator,
+    load_teacher,
+    ship_teacher,
+)
+
+ARCH, SIZE, KNOBS = "resnet9", 32, {"ngf": 8, "step": 4}
+D_SPEC = ("patchgan", {"in_channels": 6, "ndf": 8, "n_layers": 2})
+
+
+@pytest.fixture()
+def shipped(tmp_path):
+    torch.manual_seed(0)
+    generator = build(ARCH, None, SIZE, **KNOBS).eval()
+    discriminator = build_discriminator(D_SPEC[0], SIZE, **D_SPEC[1]).eval()
+    path = ship_teacher(tmp_path / TEACHER_FILE.format(arch=ARCH, preset="quick"), ARCH, "quick", SIZE, KNOBS,
+                        generator, D_SPEC, discriminator, seed=0)
+    return tmp_path, generator, discriminator, path
+
+
+def test_round_trip_restores_generator_and_inherited_discriminator(shipped):
+    weights_dir, generator, discriminator, _ = shipped
+    loaded_g, loaded_d, manifest = load_teacher(ARCH, weights_dir=weights_dir, with_discriminator=True)
+    x = torch.rand(2, 3, SIZE, SIZE) * 2 - 1
+    with torch.no_grad():
+        # half-precision storage: outputs agree to fp16 rounding, not bit for bit
+        assert torch.allclose(loaded_g(x), generator(x), atol=2e-2)
+        pair = torch.cat([x, generator(x)], 1)
+        assert torch.allclose(loaded_d(pair), discriminator(pair), atol=2e-2)
+    assert manifest["arch"] == ARCH and manifest["knobs"] == KNOBS
+
+
+def test_tampered_checkpoint_is_refused(shipped):
+    weights_dir, _, _, path = shipped
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="sha256 mismatch"):
+        load_teacher(ARCH, weights_dir=weights_dir)
+
+
+def test_checkpoint_for_another_arch_is_refused(shipped):
+    weights_dir, _, _, path = shipped
+    target = weights_dir / TEACHER_FILE.format(arch="tpgan", preset="quick")
+    target.write_bytes(path.read_bytes())
+    target.with_suffix(".json").write_text(path.with_suffix(".json").read_text())
+    with pytest.raises(CheckpointError, match="arch='resnet9' but 'tpgan' is required"):
+        load_teacher("tpgan", weights_dir=weights_dir)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_pickled_code_is_refused_even_with_a_matching_hash(shipped):
+    weights_dir, _, _, path = shipped
+    path.write_bytes(pickle.dumps({"G": _Payload()}))
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    manifest["sha256"] = sha256_file(path)          # an attacker can recompute the hash
+    path.with_suffix(".json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="refused to load|unreadable"):
+        load_teacher(ARCH, weights_dir=weights_dir)
+
+
+def _shipped_archs() -> list[str]:
+    return [a for a in QUICK_TEACHERS if (WEIGHTS_DIR / TEACHER_FILE.format(arch=a, preset="quick")).is_file()]
+
+
+@pytest.mark.parametrize("arch", _shipped_archs())
+def test_shipped_teacher_loads_and_frontalizes(arch):
+    generator, discriminator, manifest = load_teacher(arch, with_discriminator=True)
+    size = manifest["size"]
+    with torch.no_grad():
+        out = generator(torch.zeros(1, 3, size, size))
+    assert out.shape == (1, 3, size, size) and out.abs().max() <= 1
+    assert manifest["steps"] == QUICK_TEACHERS[arch].steps
+    assert set(manifest["metrics"]["rank1"]) >= {"15", "30", "45", "60", "75", "90", "mean"}
