@@ -316,9 +316,12 @@ def retrain(student: nn.Module, teacher: nn.Module, train_set: Dataset, settings
 
 
 # ------------------------------------------------------------------ the study
-def neutral_subset(dataset: Dataset, illumination: str = NEUTRAL_ILLUMINATION) -> Subset:
-    """The samples at one illumination: a smaller evaluation set with the full gallery and every yaw."""
-    keep = [i for i, record in enumerate(dataset.records) if record.illumination == illumination]
+def neutral_subset(dataset: Dataset, illumination: str = NEUTRAL_ILLUMINATION, identities: int | None = None) -> Subset:
+    """The samples at one illumination (optionally of the first `identities` only): a smaller evaluation
+    set that keeps every yaw and a gallery image per identity."""
+    names = sorted({record.identity for record in dataset.records})[:identities]
+    keep = [i for i, record in enumerate(dataset.records)
+            if record.illumination == illumination and record.identity in names]
     if not keep:
         raise ValueError(f"no sample at illumination {illumination!r} in the evaluation set")
     return Subset(dataset, keep)
@@ -334,15 +337,16 @@ def quality(generator: nn.Module, eval_set: Dataset, identity: nn.Module) -> dic
 
 def sensitivity(arch: str, teacher: nn.Module, knobs: Mapping[str, Any], train_set: Dataset, eval_set: Dataset,
                 identity: nn.Module, groups: Sequence[str] | None = None, settings: RetrainSettings = RetrainSettings(),
-                convention: str = "gancomp", control: bool = True, progress: bool = True) -> dict[str, Any]:
+                convention: str = "gancomp", control: bool = True, eval_before: bool = True,
+                progress: bool = True) -> dict[str, Any]:
     """Swap each group alone to separable, re-train briefly, and measure quality against MACs saved.
 
     Returns a JSON-ready dict: the setting ("arch", "size", "knobs", "config", "convention",
     "settings"), "teacher" (macs, params, l1, ssim, rank1) and "rows", one per group (plus the
     "none" control first when `control`): group, role, layers, macs, macs_saved, macs_saved_pct
-    (in `convention`), macs_saved_pct_physical, params_saved, l1/ssim/rank1 before and after
-    re-training (``*_init``), their changes against the teacher (d_l1, d_ssim, d_rank1) and the
-    distillation loss history.
+    (in `convention`), macs_saved_pct_physical, params_saved, l1/ssim/rank1 after re-training and,
+    with `eval_before`, right after the swap (``*_init``), their changes against the teacher
+    (d_l1, d_ssim, d_rank1, d_*_init) and the distillation loss history.
     """
     from tqdm.auto import tqdm
 
@@ -359,7 +363,7 @@ def sensitivity(arch: str, teacher: nn.Module, knobs: Mapping[str, Any], train_s
         start = time.perf_counter()
         swap = () if group == CONTROL else (group,)
         student, layers = make_student(arch, teacher, knobs, swap, calibration, settings.init, settings.seed)
-        before = quality(student, eval_set, identity)
+        before = quality(student, eval_set, identity) if eval_before else {}
         history = retrain(student, teacher, train_set, settings, calibration[:2], progress=False)
         after = quality(student, eval_set, identity)
         cost = {conv: separable_cost(arch, size, knobs, swap, config, conv) for conv in CONVENTIONS}

@@ -95,6 +95,8 @@ def plot_sensitivity(results: Mapping[str, Any], stage: str = "") -> Figure:
         raise ValueError("plot_sensitivity: the results have no rows")
     if stage not in ("", "_init"):
         raise ValueError(f"stage must be '' (after re-training) or '_init' (before), got {stage!r}")
+    if any(f"d_l1{stage}" not in r for r in rows):
+        raise ValueError("these results have no measurements right after the swap (run with eval_before=True)")
     labels = [r["group"] for r in rows]
     colours = [ROLE_COLOURS.get(r["role"], "tab:gray") for r in rows]
     x = np.arange(len(rows))

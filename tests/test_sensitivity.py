@@ -62,7 +62,7 @@ class Faces(Dataset):
                     profile = (frontals[ident] + 0.3 * torch.randn(3, size, size, generator=g)).clamp(-1, 1)
                     self.items.append({"profile": profile, "frontal": frontals[ident], "yaw": yaw, "identity": ident,
                                        "illumination": illum})
-                    self.records.append(SimpleNamespace(illumination=illum))
+                    self.records.append(SimpleNamespace(illumination=illum, identity=str(ident)))
 
     def __len__(self):
         return len(self.items)
@@ -206,6 +206,21 @@ def test_sensitivity_is_seeded(study):
     again = run()
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
     assert strip(again["rows"]) == strip(results["rows"])
+
+
+def test_evaluation_subset_and_a_study_without_the_before_measurement():
+    data = Faces()
+    subset = S.neutral_subset(data, identities=2)
+    assert len(subset) == 8 and {data[i]["identity"] for i in subset.indices} == {0, 1}
+    with pytest.raises(ValueError, match="no sample at illumination '99'"):
+        S.neutral_subset(data, "99")
+    results = S.sensitivity(ARCH, teacher(), KNOBS, data, subset, PoolIdentity(), groups=("out",),
+                            settings=S.RetrainSettings(steps=1, batch_size=4, calibration=2), control=False,
+                            eval_before=False, progress=False)
+    assert [r["group"] for r in results["rows"]] == ["out"] and "d_l1_init" not in results["rows"][0]
+    V.plot_sensitivity(results)
+    with pytest.raises(ValueError, match="eval_before=True"):
+        V.plot_sensitivity(results, stage="_init")
 
 
 def test_distillation_pulls_a_fresh_student_towards_the_teacher():
