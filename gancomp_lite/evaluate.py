@@ -266,7 +266,8 @@ def format_table(results: Mapping[str, Mapping[str, Any]], raw_row: str | None =
 def load_generator(path: str | Path) -> nn.Module:
     """A generator saved as its state dict, with manifest keys "arch" (a registry name), "config"
     (a config string or null = teacher widths), "size" and optional "knobs"; built with
-    `gancomp_lite.models.registry.build` and returned in eval mode."""
+    `gancomp_lite.models.registry.build` and returned in eval mode. Shipped teachers
+    (`gancomp_lite.teachers`) keep the generator under "G" beside their discriminator "D"."""
     from gancomp_lite.checkpoint import CheckpointError, load_checkpoint
     from gancomp_lite.models.registry import FAMILIES, build
 
@@ -276,6 +277,8 @@ def load_generator(path: str | Path) -> nn.Module:
         raise CheckpointError(f"{path}: not a generator checkpoint (needs manifest 'arch' in {sorted(FAMILIES)} "
                               f"and 'size'; got arch={arch!r})")
     net = build(arch, manifest.get("config"), manifest["size"], **manifest.get("knobs", {}))
+    if isinstance(state.get("G"), dict):
+        state = state["G"]
     try:
         net.load_state_dict(state)
     except RuntimeError as err:
