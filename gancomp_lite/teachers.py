@@ -55,6 +55,7 @@ class TeacherSpec:
     recipe: Callable[[nn.Module, nn.Module, LightCNN | None], Recipe]
     steps: int
     needs_identity: bool = False                   # the objective itself uses the identity network
+    face_template: bool = False                    # place the local pathway's parts at the data's mean frontal landmarks
     batch_size: int = 8
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
@@ -104,7 +105,7 @@ QUICK_TEACHERS: dict[str, TeacherSpec] = {
     "resnet9": TeacherSpec("resnet9", {"ngf": 24, "step": 4}, ("patchgan", {"in_channels": 6, "ndf": 16, "n_layers": 2}),
                            _pix2pix, steps=800),
     "tpgan": TeacherSpec("tpgan", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _tpgan, steps=600,
-                         needs_identity=True),
+                         needs_identity=True, face_template=True),
     "crgan": TeacherSpec("crgan", {"base": 16, "step": 4}, ("crgan", {"base": 8}), _crgan, steps=500,
                          betas=(0.0, 0.9), ddp_kwargs={"find_unused_parameters": True}),
     "pim": TeacherSpec("pim", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _pim, steps=600,
@@ -159,8 +160,13 @@ def train_teacher(arch: str, preset: str = "quick", seed: int = 0, work_dir: Pat
     size = get_preset(preset).image_size
     root, train, test = _data(preset, seed)
     identity = load_identity(preset, out_dir) if spec.needs_identity else None
+    knobs = dict(spec.knobs)
+    if spec.face_template:   # SynthPIE's faces sit lower in the frame than TP-GAN's aligned crops
+        from gancomp_lite.models.tpgan import template_from_landmarks
+
+        knobs["template"] = template_from_landmarks(torch.stack([s["frontal_landmarks"] for s in train]), size)
     seed_everything(seed)
-    generator = build(arch, None, size, **spec.knobs)
+    generator = build(arch, None, size, **knobs)
     d_kind, d_knobs = spec.discriminator
     if d_kind == "crgan":
         d_knobs = {**d_knobs, "views": generator.views}
@@ -176,7 +182,7 @@ def train_teacher(arch: str, preset: str = "quick", seed: int = 0, work_dir: Pat
         return None
     generator.eval()
     metrics = evaluate(test, identity or load_identity(preset, out_dir), generator, progress=progress)
-    return ship_teacher(Path(out_dir) / TEACHER_FILE.format(arch=arch, preset=preset), arch, preset, size, spec.knobs,
+    return ship_teacher(Path(out_dir) / TEACHER_FILE.format(arch=arch, preset=preset), arch, preset, size, knobs,
                         generator, (d_kind, d_knobs), discriminator,
                         seed=seed, command=_command(), data=_split_note(root, train, test), steps=result.step,
                         batch_size=spec.batch_size, lr=spec.lr, recipe=recipe.name,
