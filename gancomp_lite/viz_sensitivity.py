@@ -67,7 +67,7 @@ def plot_layer_macs(table: Sequence[Mapping[str, Any]], group_layers: Mapping[st
     names = list(dict.fromkeys(g for g in groups if g is not None))
     palette = plt.get_cmap("tab20")
     colours = {g: palette(i % 20) for i, g in enumerate(names)}
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.16 * len(rows) + 1), 3.6))
+    fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 0.16 * len(rows) + 1)), 3.6))
     x = np.arange(len(rows))
     ax.bar(x, [r["macs"] / 1e6 for r in rows], color=[colours.get(g, "lightgray") for g in groups])
     ax.set_xticks(x, [r["layer"] for r in rows], rotation=90, fontsize=6)
