@@ -49,7 +49,7 @@ def test_blur_lowers_relative_sharpness():
 def test_config_from_presets():
     quick = od.DemoConfig.from_preset(get_preset("quick"), steps=7)
     full = od.DemoConfig.from_preset(get_preset("full"))
-    assert (quick.preset, quick.size, quick.steps, quick.threads) == ("quick", 64, 7, 1)
+    assert (quick.preset, quick.size, quick.steps, quick.threads) == ("quick", 32, 7, 1)
     assert (full.preset, full.size, full.threads) == ("full", 128, None)
     assert full.ngf > quick.ngf and full.steps > quick.steps
 
