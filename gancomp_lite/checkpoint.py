@@ -36,10 +36,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
     try:
-        os.fchmod(fd, 0o666 & ~umask)   # mkstemp makes the file private; give it the usual permissions
+        os.fchmod(fd, 0o644)   # mkstemp makes the file private; a checkpoint is ordinary data
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
