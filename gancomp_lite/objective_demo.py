@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from data_tools.dataset import FaceDataset, load_records
 from data_tools.multipie import split_multipie
 from data_tools.protocol import NEUTRAL_ILLUMINATION
+from data_tools.records import FaceRecord
 from data_tools.synthpie import ensure_synthpie
 from gancomp_lite.losses import reconstruction_loss
 from gancomp_lite.models import discriminator as discriminators
@@ -108,12 +109,25 @@ def load_demo_data(cfg: DemoConfig, root: str | os.PathLike | None = None) -> De
         raise ValueError(f"SynthPIE {cfg.preset!r} has {len(train)} train and {len(test)} non-frontal test records "
                          f"at illumination {NEUTRAL_ILLUMINATION}; the demo needs train_ids >= 1 and "
                          f"{cfg.test_images} test images")
-    stride = len(test) // cfg.test_images          # every stride-th record: all yaws and many identities
-    test_set = FaceDataset(test[::stride][: cfg.test_images], cfg.size, mirror=True)
+    test_set = FaceDataset(spread_over_poses(test, cfg.test_images), cfg.size, mirror=True)
     items = [test_set[i] for i in range(len(test_set))]
     batch = {key: torch.stack([item[key] for item in items]) for key in ("profile", "frontal")}
     batch["yaw"] = torch.tensor([item["yaw"] for item in items])
     return DemoData(FaceDataset(train, cfg.size, mirror=True), batch)
+
+
+def spread_over_poses(records: Sequence[FaceRecord], n: int) -> list[FaceRecord]:
+    """`n` records that cycle through the |yaw| values (15, 30, ..., 90) and through the identities,
+    one side of the face per round, so even the first few show every pose."""
+    yaws = sorted({abs(r.yaw) for r in records})
+    names = sorted({r.identity for r in records})
+    index = {(r.identity, r.yaw): r for r in records}
+    keys = [(names[i % len(names)], yaws[i % len(yaws)] * (-1) ** (i // len(yaws))) for i in range(n)]
+    picked = [index[key] for key in dict.fromkeys(keys) if key in index]
+    if len(picked) < n:
+        raise ValueError(f"only {len(picked)} of the {n} requested test images have distinct identity/yaw pairs "
+                         f"({len(names)} identities x yaws {yaws}); ask for fewer test images")
+    return picked
 
 
 class ReconstructionRecipe(Recipe):

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from data_tools.protocol import NEUTRAL_ILLUMINATION
+from data_tools.records import FaceRecord
 from data_tools.synthpie import render_synthpie
 from gancomp_lite import objective_demo as od
 from gancomp_lite.presets import get_preset
@@ -59,14 +61,22 @@ def test_demo_data_subset(data):
     assert {r.illumination for r in train.records} == {NEUTRAL_ILLUMINATION}
     assert len({r.identity for r in train.records}) == TINY.train_ids and len(train) == TINY.train_ids * 13
     assert test["profile"].shape == test["frontal"].shape == (TINY.test_images, 3, 32, 32)
-    assert (test["yaw"] > 0).all()                         # non-frontal, mirrored to one side
-    assert len(test["yaw"].unique()) > 1                   # spread over the yaws
+    assert sorted(test["yaw"].tolist()) == [15, 30, 45, 60, 75, 90]   # every pose, mirrored to one side
 
 
 def test_demo_data_refuses_too_few_test_images(data, tmp_path):
     render_synthpie(tmp_path, ids=2, size=32, illums=1, progress=False, device="cpu")
     with pytest.raises(ValueError, match="12 non-frontal test records.*needs .*50 test images"):
         od.load_demo_data(od.DemoConfig(size=32, test_images=50), root=tmp_path)
+
+
+def test_spread_over_poses_cycles_yaws_identities_and_sides(data):
+    records = [FaceRecord(Path(f"{name}_{yaw}.png"), Path(f"{name}_0.png"), name, yaw)
+               for name in ("a", "b", "c") for yaw in (-30, -15, 15, 30)]
+    picked = od.spread_over_poses(records, 6)
+    assert [(r.identity, r.yaw) for r in picked] == [("a", 15), ("b", 30), ("c", -15), ("a", -30), ("b", 15), ("c", 30)]
+    with pytest.raises(ValueError, match="only 12 of the 13"):
+        od.spread_over_poses(records, 13)
 
 
 # ------------------------------------------------------------------ runs
