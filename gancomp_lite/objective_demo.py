@@ -1,7 +1,7 @@
 """Small, seeded frontalization runs that show what each term of the objective does (notebook 01).
 
-Eq. 2 alone (L1 to the paired frontal) is minimised by the *average* of the plausible frontal
-faces, so its outputs are blurry; the conditional GAN term of eq. 3 penalises outputs that a
+Eq. 2 alone (L1 to the paired frontal) is minimised by the per-pixel median of the plausible
+frontal faces, an averaged face, so its outputs are blurry; the conditional GAN term of eq. 3 penalises outputs that a
 patch discriminator D(x, y) can tell from real frontals, which pushes detail back in. A run here
 trains a small ResNet generator on a subset of the quick SynthPIE set with either
 
@@ -13,7 +13,7 @@ and scores it on held-out test identities by L1 (eq. 2's own units: images in [-
 truth frontals (1 = as much fine detail as the real faces; blurry outputs score below 1).
 
 Every run starts from the same seeded initial weights and sees the same batches, so runs differ
-only in their objective. Results are plain dicts (`run_summary`) that the plots in
+only in their objective. Results are plain dicts (rows, see `train_run`) that the plots in
 `gancomp_lite.viz` and the lambda_recon explorer read.
 """
 from __future__ import annotations
@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -58,7 +57,7 @@ class DemoConfig:
     arch: str = "resnet9"
     ngf: int = 8                  # generator width (ResNet-9 c0..c7 all = ngf)
     ndf: int = 16                 # discriminator width
-    d_layers: int = 2             # PatchGAN depth: 34x34-pixel patches
+    d_layers: int = 2             # PatchGAN depth: 34x34-pixel patches (a 6x6 logit map at 32 px)
     steps: int = 100              # optimisation steps per run
     batch_size: int = 8
     lr: float = 1e-3              # Adam; higher than pix2pix's 2e-4 so 100 steps give recognisable faces
@@ -278,7 +277,7 @@ def sweep(cfg: DemoConfig, data: DemoData, lambdas: Sequence[float], include_l1_
     for lam, adversarial in tqdm(wanted, desc="lambda_recon sweep"):
         row = have.get((lam, adversarial))
         if row is None:
-            row = train_run(cfg, data, lam if adversarial else 0.0, adversarial, progress=False)
+            row = train_run(cfg, data, lam, adversarial, progress=False)
         rows.append(row)
     return sorted(rows, key=lambda row: row["lambda_recon"])
 
