@@ -6,15 +6,15 @@ teacher's image T(x) is one more target image close to the ground truth y, so th
 feature term (eq. 4) pulls on the student's hidden layers with signals the image losses do not
 carry. `gradient_agreement` measures the cosine between these gradients.
 
-The sweep (`run_sweep`) distills one quick student per (taps, lambda_distill), plus a scratch and
-an output-distillation run at equal MACs, and stores loss histories and test metrics as JSON
-(``results/distill_sweep_quick.json``), so the widget only reads it. Plots are pure functions.
+The sweep (``benchmarks/distill_baselines.py --sweep``) distills one quick student per (taps,
+lambda_distill), plus a scratch and an output-distillation run at equal MACs; `sweep_from_summaries`
+keeps their loss histories and test metrics as JSON (``results/distill_sweep_quick.json``), so the
+widget only reads it. Plots are pure functions.
 """
 from __future__ import annotations
 
 import functools
 import json
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -77,39 +77,29 @@ def taps_label(taps: Iterable[str] | None, all_taps: Sequence[str]) -> str:
     return ALL_TAPS if chosen == list(all_taps) else "+".join(chosen)
 
 
-def run_sweep(arch: str, config: str, *, taps_options: Sequence[Sequence[str] | None], lambdas: Sequence[float],
-              steps: int, seed: int = 0, batch_size: int | None = None, out: Path = SWEEP_PATH,
-              work_dir: Path = Path("runs/distill_sweep"), progress: bool = False) -> dict[str, Any]:
-    """Distill the shipped `arch` teacher at `config` for every (taps, lambda), plus scratch and output runs.
+def sweep_from_summaries(summaries: Sequence[Mapping[str, Any]], device: str = "") -> dict[str, Any]:
+    """The sweep record notebook 02 reads, from `distillation.run_stage` summaries of one student config.
 
-    Every run has the same student config, steps, batch and seed. The JSON at `out` is rewritten
-    after each run (an interrupted sweep keeps what it finished) and returned.
+    The runs must share arch, config, steps, seed and batch (a fair comparison); random-D runs are left out.
     """
-    from gancomp_lite.distillation import run_stage
-
-    jobs: list[dict[str, Any]] = [{"mode": "scratch"}, {"mode": "output"}]
-    jobs += [{"mode": "feature", "taps": None if taps is None else list(taps), "lambda_distill": lam}
-             for taps in taps_options for lam in lambdas]
-    sweep: dict[str, Any] = {"arch": arch, "config": config, "steps": steps, "seed": seed, "runs": [],
-                             "device": "cuda" if torch.cuda.is_available() else "cpu"}
-    start = time.perf_counter()
-    for job in jobs:
-        label = job["mode"] if job["mode"] != "feature" else f"{'-'.join(job['taps'] or [ALL_TAPS])}-{job['lambda_distill']:g}"
-        summary = run_stage(arch, config, steps=steps, seed=seed, batch_size=batch_size,
-                            out_dir=Path(work_dir) / label, progress=progress, **job)
-        all_taps = summary["teacher"]["taps"]
-        sweep["runs"].append({
-            "mode": summary["mode"], "taps": taps_label(summary["taps"], all_taps) if summary["taps"] else None,
-            "lambda_distill": summary["lambda_distill"], "history": summary["history"],
-            "metrics": {k: summary["metrics"][k] for k in ("l1", "ssim", "psnr", "rank1", "id_fid")},
-            "train_seconds": summary["train_seconds"],
-        })
-        sweep.update({key: summary[key] for key in ("macs", "params", "convention", "batch_size", "teacher")})
-        sweep["all_taps"] = all_taps
-        sweep["seconds"] = round(time.perf_counter() - start, 1)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(sweep, indent=1) + "\n")
-    return sweep
+    runs = [s for s in summaries if s["d_source"].startswith("inherited")]
+    if not runs:
+        raise ValueError("no run with the inherited discriminator among the summaries")
+    first = runs[0]
+    for key in ("arch", "config", "steps", "seed", "batch_size"):
+        differing = sorted({str(s[key]) for s in runs})
+        if len(differing) > 1:
+            raise ValueError(f"sweep runs differ in {key}: {differing}; a sweep compares runs that differ only in the teacher term")
+    all_taps = first["teacher"]["taps"]
+    return {
+        "arch": first["arch"], "config": first["config"], "steps": first["steps"], "seed": first["seed"],
+        "batch_size": first["batch_size"], "macs": first["macs"], "params": first["params"],
+        "convention": first["convention"], "teacher": first["teacher"], "all_taps": all_taps, "device": device,
+        "runs": [{"mode": s["mode"], "taps": taps_label(s["taps"], all_taps) if s["taps"] else None,
+                  "lambda_distill": s["lambda_distill"], "history": s["history"],
+                  "metrics": {k: s["metrics"][k] for k in ("l1", "ssim", "psnr", "rank1", "id_fid")},
+                  "train_seconds": s["train_seconds"]} for s in runs],
+    }
 
 
 def load_sweep(path: Path = SWEEP_PATH) -> dict[str, Any]:

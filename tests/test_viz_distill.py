@@ -87,3 +87,19 @@ def test_sweep_plot_and_explorer_follow_the_controls(tmp_path):
     path = tmp_path / "sweep.json"
     with pytest.raises(FileNotFoundError, match="distill_baselines.py --sweep"):
         vdist.load_sweep(path)
+
+
+def test_sweep_from_summaries_keeps_inherited_d_runs_of_one_setting():
+    def summary(mode, taps=None, lam=0.0, d="inherited from the teacher", steps=10):
+        return {"arch": "tpgan", "config": "c", "steps": steps, "seed": 0, "batch_size": 8, "macs": 5, "params": 3,
+                "convention": "gancomp", "teacher": {"taps": ["dec16", "dec32"], "config": "t"}, "mode": mode,
+                "taps": taps, "lambda_distill": lam, "d_source": d, "history": [], "train_seconds": 1.0,
+                "metrics": {"l1": 0.1, "ssim": 0.5, "psnr": 20.0, "rank1": {"mean": 0.5}, "id_fid": 1.0, "raw": {}}}
+    runs = [summary("scratch"), summary("feature", ["dec16", "dec32"], 1.0), summary("feature", ["dec32"], 0.1),
+            summary("feature", ["dec16", "dec32"], 1.0, d="random (inherit_d=False)")]
+    sweep = vdist.sweep_from_summaries(runs, "cpu")
+    assert [(r["mode"], r["taps"], r["lambda_distill"]) for r in sweep["runs"]] == [
+        ("scratch", None, 0.0), ("feature", "all", 1.0), ("feature", "dec32", 0.1)]
+    assert "raw" not in sweep["runs"][0]["metrics"] and sweep["macs"] == 5
+    with pytest.raises(ValueError, match="differ in steps"):
+        vdist.sweep_from_summaries(runs + [summary("output", steps=20)])
