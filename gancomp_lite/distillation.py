@@ -87,6 +87,12 @@ def make_adapters(student: nn.Module, teacher: nn.Module, taps: Iterable[str] | 
     return FeatureAdapters({n: student_ch[n] for n in names}, {n: teacher_ch[n] for n in names})
 
 
+def scaled_config(arch: str, size: int, knobs: Mapping[str, Any], width: float) -> str:
+    """A student config string: every group at the allowed width nearest to `width` x the teacher's."""
+    space = channel_space(arch, size, **knobs)
+    return space.encode({g.name: min(g.choices, key=lambda c: (abs(c - width * g.teacher), -c)) for g in space.groups})
+
+
 # ----------------------------------------------------------------------------- recipes
 class _TeacherTerms:
     """The mode's teacher term, with the teacher run once per training step (eval mode, no gradients)."""

@@ -168,3 +168,10 @@ def test_cli_distills_a_shipped_teacher_end_to_end(tmp_path):
     assert 0 <= summary["metrics"]["rank1"]["mean"] <= 1
     student = load_generator(out / "student.pt")
     assert student.config == student.space.decode(STUDENT)
+
+
+def test_scaled_config_picks_the_nearest_allowed_width_per_group():
+    assert distillation.scaled_config("resnet9", SIZE, KNOBS, 0.5) == "4_4_4_4_4_4_4_4"
+    assert distillation.scaled_config("resnet9", SIZE, KNOBS, 1.0) == "8_8_8_8_8_8_8_8"
+    widths = dict(zip(tpgan.teacher_widths(8), map(int, distillation.scaled_config("tpgan", 64, {"base": 8, "step": 4}, 0.5).split("_"))))
+    assert widths["enc8"] == 32 and widths["dec16"] == 48 and widths["enc128"] == 4     # 64/2, 96/2, 8/2
