@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -90,7 +89,9 @@ def table(results: dict[str, dict]) -> str:
 
 def baselines_doc(results: dict[str, dict], args: argparse.Namespace, config: str, device: str, seconds: float) -> str:
     s = results["scratch"]
-    command = "python benchmarks/distill_baselines.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = (f"python benchmarks/distill_baselines.py --arch {args.arch} --steps {args.steps} --seed {args.seed} "
+               f"--width {args.width:g}" + (f" --batch-size {args.batch_size}" if args.batch_size else "")
+               + (" --sweep" if args.sweep else "") + f" --parallel {args.parallel}")
     return "\n".join([
         f"# Distillation baselines at equal MACs ({args.arch}, quick preset)", "",
         f"Student `{config}` (every channel group at about {args.width:g} x the teacher's width) of the shipped quick "

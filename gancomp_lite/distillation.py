@@ -25,7 +25,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from gancomp_lite.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gancomp_lite.checkpoint import CheckpointError, save_checkpoint
 from gancomp_lite.distill import TAP_PREFIX, FeatureAdapters, distill_loss, feature_taps
 from gancomp_lite.losses import conditional_pair, discriminator_loss, generator_loss, reconstruction_loss
 from gancomp_lite.models.registry import build, channel_space
@@ -322,7 +322,7 @@ def run_stage(arch: str, config: str, *, mode: str = "feature", steps: int = 300
 
     train_config = TrainConfig(out_dir=str(out_dir), steps=steps, batch_size=batch_size or spec.batch_size,
                                lr=spec.lr, betas=spec.betas, seed=seed, log_every=10, ckpt_every=max(steps, 1),
-                               progress=progress)
+                               amp=False, progress=progress)        # full precision, as the teachers were trained
     start = time.perf_counter()
     run = distill(arch, config_str, teacher, train, size=size, knobs=knobs, make_d=make_d,
                   teacher_d_state=teacher_d.state_dict(),
