@@ -123,19 +123,23 @@ def plot_sensitivity(results: Mapping[str, Any], stage: str = "") -> Figure:
 def choice_summary(results: Mapping[str, Any], chosen: Collection[str], macs: int) -> dict[str, Any]:
     """MACs of a choice of separable groups (`macs`, counted live) and its *estimated* quality.
 
-    The estimate adds the single-group changes (d_l1, d_rank1 of each chosen row) to the teacher:
-    an additivity assumption that interactions between swapped groups break; only a re-trained
-    student measures them.
+    The estimate is the teacher, plus the control row's change (what the brief re-training does by
+    itself, counted once), plus each chosen group's change beyond the control's. It assumes the
+    groups' effects add up, which interactions between swapped groups can break: only re-training
+    that student measures them. No group chosen: the teacher itself.
     """
-    by_group = {r["group"]: r for r in results["rows"] if r["group"] != CONTROL}
-    unknown = sorted(set(chosen) - set(by_group))
+    by_group = {r["group"]: r for r in results["rows"]}
+    unknown = sorted(set(chosen) - set(by_group) | set(chosen) & {CONTROL})
     if unknown:
-        raise ValueError(f"no sensitivity rows for groups {unknown}; measured groups are {sorted(by_group)}")
+        measured = sorted(set(by_group) - {CONTROL})
+        raise ValueError(f"no sensitivity rows for groups {unknown}; measured groups are {measured}")
     teacher = results["teacher"]
-    d_l1 = sum(by_group[g]["d_l1"] for g in chosen)
-    d_rank1 = sum(by_group[g]["d_rank1"] for g in chosen)
+    deltas = {}
+    for key in ("d_l1", "d_rank1"):
+        control = by_group[CONTROL][key] if CONTROL in by_group else 0.0
+        deltas[key] = control + sum(by_group[g][key] - control for g in chosen) if chosen else 0.0
     return {"groups": sorted(chosen), "macs": int(macs), "macs_saved_pct": 100 * (1 - macs / teacher["macs"]),
-            "l1": teacher["l1"] + d_l1, "rank1": teacher["rank1"] + d_rank1, "d_l1": d_l1, "d_rank1": d_rank1}
+            "l1": teacher["l1"] + deltas["d_l1"], "rank1": teacher["rank1"] + deltas["d_rank1"], **deltas}
 
 
 def plot_choice(results: Mapping[str, Any], summary: Mapping[str, Any]) -> Figure:

@@ -259,14 +259,21 @@ def test_choice_adds_single_group_changes_and_counts_macs_live(study):
     assert macs == S.separable_cost(ARCH, SIZE, KNOBS, ("c4", "c6"), convention="physical").macs
     summary = V.choice_summary(results, ["c4", "c6"], macs)
     rows = {r["group"]: r for r in results["rows"]}
-    assert summary["d_l1"] == pytest.approx(rows["c4"]["d_l1"] + rows["c6"]["d_l1"])
-    assert summary["rank1"] == pytest.approx(results["teacher"]["rank1"] + rows["c4"]["d_rank1"] + rows["c6"]["d_rank1"])
+    control = rows["none"]          # the re-training's own effect counts once, each group's beyond it adds
+    assert summary["d_l1"] == pytest.approx(rows["c4"]["d_l1"] + rows["c6"]["d_l1"] - control["d_l1"])
+    assert summary["rank1"] == pytest.approx(results["teacher"]["rank1"] + rows["c4"]["d_rank1"]
+                                             + rows["c6"]["d_rank1"] - control["d_rank1"])
+    alone = V.choice_summary(results, ["c6"], rows["c6"]["macs"])
+    assert alone["l1"] == pytest.approx(rows["c6"]["l1"]) and alone["macs_saved_pct"] == pytest.approx(rows["c6"]["macs_saved_pct"])
+    nothing = V.choice_summary(results, [], results["teacher"]["macs"])
+    assert (nothing["l1"], nothing["macs_saved_pct"]) == (results["teacher"]["l1"], 0)
     assert summary["macs_saved_pct"] > rows["c4"]["macs_saved_pct"]
     fig = V.plot_choice(results, summary)
     star = fig.axes[0].collections[-1].get_offsets()[0]
     assert star[0] == pytest.approx(macs / 1e6) and star[1] == pytest.approx(summary["l1"])
-    with pytest.raises(ValueError, match=r"no sensitivity rows for groups \['c0'\]"):
-        V.choice_summary(results, ["c0"], macs)
+    for bad in ("c0", "none"):
+        with pytest.raises(ValueError, match=rf"no sensitivity rows for groups \['{bad}'\]; measured groups are \['c4', 'c6'\]"):
+            V.choice_summary(results, [bad], macs)
 
 
 def test_explorer_redraws_when_a_box_is_ticked(study, monkeypatch):
