@@ -51,7 +51,7 @@ def test_metadata(tree):
     import json
     root, _ = tree
     meta = json.loads((root / "synthpie.json").read_text())
-    assert meta["format"] == "synthpie" and meta["version"] == 1
+    assert meta["format"] == "synthpie" and meta["version"] == synthpie.VERSION
     assert (meta["seed"], meta["size"], meta["ids"]) == (0, 32, 3)
     assert meta["train_ids"] + meta["test_ids"] == ["001", "002", "003"]
     assert meta["train_ids"] and meta["test_ids"]
