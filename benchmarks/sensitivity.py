@@ -1,7 +1,7 @@
 """Per-layer sensitivity to separable convolutions on a shipped quick teacher (GAN Compression section 3.2).
 
     OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE python benchmarks/sensitivity.py [--arch resnet9]
-        [--groups c0 c1 ...] [--steps 20] [--batch-size 8] [--identities 20] [--seed 0]
+        [--groups c0 c1 ...] [--steps 30] [--batch-size 8] [--identities N] [--seed 0]
 
 For each layer group alone: the teacher with that group separable (other weights copied, the swapped
 layers initialised as the best separable approximation of the teacher's), re-trained for --steps
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="resnet9", choices=["resnet9", "tpgan"])
     parser.add_argument("--groups", nargs="*", default=None, help="default: every group (tpgan: its decoder groups)")
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--identities", type=int, default=None, help="evaluate on the first N test identities")
     parser.add_argument("--convention", default="gancomp", choices=["gancomp", "physical"])
