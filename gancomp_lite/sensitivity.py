@@ -22,14 +22,13 @@ brief re-training from the effect of the swap.
 """
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-import json
 
 import torch
 from torch import nn
