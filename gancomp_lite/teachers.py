@@ -242,6 +242,36 @@ def _half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
 
 
+FULL_KNOBS: dict[str, dict[str, Any]] = {   # the paper's widths at 128x128, for the size columns
+    "resnet9": {"ngf": 64}, "tpgan": {"base": 64}, "crgan": {"base": 64}, "pim": {"base": 64},
+}
+
+
+def teachers_table(preset: str = "quick", weights_dir: Path = WEIGHTS_DIR) -> str:
+    """Table 1 of the paper for the shipped teachers: rank-1 per |yaw| (raw profiles first), L1, SSIM,
+    ID-FID, and MACs/params of each generator at the quick size and at the full (paper) size.
+
+    The scores are those measured on the test identities when each teacher was shipped (its manifest).
+    """
+    from gancomp_lite.cost import count
+    from gancomp_lite.evaluate import format_table
+
+    results, sizes = {}, {}
+    for arch in QUICK_TEACHERS:
+        path = Path(weights_dir) / TEACHER_FILE.format(arch=arch, preset=preset)
+        if not path.is_file():
+            continue
+        _, manifest = load_teacher(arch, preset, weights_dir)
+        results[arch] = manifest["metrics"]
+        quick = count(arch, None, size=manifest["size"], convention="physical", **manifest["knobs"])
+        full = count(arch, None, size=get_preset("full").image_size, convention="physical", **FULL_KNOBS[arch])
+        sizes[arch] = {"MACs quick": f"{quick.macs / 1e9:.2f} G", "params quick": f"{quick.params / 1e6:.2f} M",
+                       "MACs full": f"{full.macs / 1e9:.1f} G", "params full": f"{full.params / 1e6:.1f} M"}
+    if not results:
+        raise FileNotFoundError(f"no shipped {preset} teachers in {weights_dir}; run `gancomp-lite teachers train`")
+    return format_table(results, extra_columns=sizes) + " MACs in the physical convention."
+
+
 def _command() -> str:
     return "gancomp-lite " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "python API"
 
@@ -257,6 +287,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     train.add_argument("--minutes", type=float, default=None, help="stop (resumably) after this much time per teacher")
     train.set_defaults(func=_train)
+    table = sub.add_parser("table", help="Table 1 for the shipped teachers (markdown)")
+    table.add_argument("--preset", choices=["quick"], default="quick")
+    table.set_defaults(func=lambda args: print(teachers_table(args.preset)))
 
 
 def _train(args: argparse.Namespace) -> int:
