@@ -94,7 +94,7 @@ def baselines_doc(results: dict[str, dict], args: argparse.Namespace, config: st
                + (" --sweep" if args.sweep else "") + f" --parallel {args.parallel}")
     return "\n".join([
         f"# Distillation baselines at equal MACs ({args.arch}, quick preset)", "",
-        f"Student `{config}` (every channel group at about {args.width:g} x the teacher's width) of the shipped quick "
+        f"Student `{config}` (every channel group at about {args.width:g} x the teacher's width) of the quick "
         f"teacher `{s['teacher']['config']}`. Every student: {args.steps} steps, batch {s['batch_size']}, seed "
         f"{args.seed}, the teacher's objective and optimizer. *output*: plus an L1 term to the teacher's image, "
         f"weight {results['output']['lambda_distill']:g}. *feature*: plus eq. 4 over the taps "
@@ -149,7 +149,7 @@ def main() -> int:
             if args.sweep:
                 args.sweep_json.parent.mkdir(parents=True, exist_ok=True)
                 sweep = sweep_from_summaries(list(results.values()), device)
-                args.sweep_json.write_text(json.dumps(sweep, indent=1) + "\n")
+                args.sweep_json.write_text(json.dumps(sweep, separators=(",", ":")) + "\n")
     print(table({name: results[name] for name in BASELINES}))
     if args.sweep:
         print(sweep_table(sweep))

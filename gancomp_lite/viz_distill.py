@@ -95,11 +95,20 @@ def sweep_from_summaries(summaries: Sequence[Mapping[str, Any]], device: str = "
         "arch": first["arch"], "config": first["config"], "steps": first["steps"], "seed": first["seed"],
         "batch_size": first["batch_size"], "macs": first["macs"], "params": first["params"],
         "convention": first["convention"], "teacher": first["teacher"], "all_taps": all_taps, "device": device,
-        "runs": [{"mode": s["mode"], "taps": taps_label(s["taps"], all_taps) if s["taps"] else None,
-                  "lambda_distill": s["lambda_distill"], "history": s["history"],
-                  "metrics": {k: s["metrics"][k] for k in ("l1", "ssim", "psnr", "rank1", "id_fid")},
-                  "train_seconds": s["train_seconds"]} for s in runs],
+        "runs": sorted(({"mode": s["mode"], "taps": taps_label(s["taps"], all_taps) if s["taps"] else None,
+                         "lambda_distill": s["lambda_distill"], "history": _rounded(s["history"]),
+                         "metrics": {k: s["metrics"][k] for k in ("l1", "ssim", "psnr", "rank1", "id_fid")},
+                         "train_seconds": s["train_seconds"]} for s in runs), key=_run_order),
     }
+
+
+def _run_order(run: Mapping[str, Any]) -> tuple:
+    return ("scratch", "output", "feature").index(run["mode"]), run["taps"] != ALL_TAPS, run["taps"] or "", run["lambda_distill"]
+
+
+def _rounded(rows: Sequence[Mapping[str, float]]) -> list[dict[str, float]]:
+    """Logged losses to 4 significant digits: plenty for curves, a quarter of the file."""
+    return [{k: float(f"{v:.4g}") for k, v in row.items()} for row in rows]
 
 
 def load_sweep(path: Path = SWEEP_PATH) -> dict[str, Any]:
