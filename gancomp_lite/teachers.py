@@ -15,7 +15,7 @@ import copy
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -59,7 +59,6 @@ class TeacherSpec:
     batch_size: int = 8
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
-    ddp_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 def build_discriminator(kind: str, size: int, **knobs: Any) -> nn.Module:
@@ -107,7 +106,7 @@ QUICK_TEACHERS: dict[str, TeacherSpec] = {
     "tpgan": TeacherSpec("tpgan", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _tpgan, steps=600,
                          needs_identity=True, face_template=True),
     "crgan": TeacherSpec("crgan", {"base": 16, "step": 4}, ("crgan", {"base": 8}), _crgan, steps=500,
-                         betas=(0.0, 0.9), ddp_kwargs={"find_unused_parameters": True}),
+                         betas=(0.0, 0.9)),
     "pim": TeacherSpec("pim", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _pim, steps=600,
                        needs_identity=True),
 }
@@ -174,8 +173,7 @@ def train_teacher(arch: str, preset: str = "quick", seed: int = 0, work_dir: Pat
     recipe = spec.recipe(generator, discriminator, identity)
     config = TrainConfig(out_dir=str(Path(work_dir) / arch), steps=spec.steps, batch_size=spec.batch_size,
                          lr=spec.lr, betas=spec.betas, seed=seed, log_every=25, ckpt_every=250,
-                         time_budget_s=time_budget_s, progress=progress,
-                         ddp_kwargs={"broadcast_buffers": False, **spec.ddp_kwargs})
+                         time_budget_s=time_budget_s, progress=progress)
     start = time.perf_counter()
     result = Trainer(recipe, train, config).fit()
     if not result.finished:

@@ -49,9 +49,6 @@ from gancomp_lite.space import ChannelSpace
 SIZES = (64, 128)
 BOTTLENECK = 4          # spatial size of E's output and G's fc map
 MAX_MULT = 8            # widest stage = 8 * base
-# Knobs of the two presets (the quick teacher trains on a 2-core CPU at 64x64) and the critic's base width.
-PRESET_KNOBS: dict[str, dict[str, int]] = {"quick": {"base": 16, "step": 4}, "full": {"base": 64, "step": 8}}
-PRESET_CRITIC_BASE: dict[str, int] = {"quick": 8, "full": 64}
 
 
 def view_yaws(views: int) -> tuple[int, ...]:

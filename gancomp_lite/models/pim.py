@@ -55,8 +55,6 @@ from gancomp_lite.space import ChannelSpace
 
 ARCH = "pim"
 SIZES = (64, 128)
-# Knobs of the two presets: the quick teacher trains on a 2-core CPU at 64x64.
-PRESET_KNOBS: dict[str, dict[str, int]] = {"quick": {"base": 16, "step": 4}, "full": {"base": 64, "step": 8}}
 # teacher widths in units of base
 MULTIPLIERS: dict[str, int] = {
     "enc0": 1, "enc1": 1, "enc2": 2, "enc3": 4, "enc4": 8, "init": 1,

@@ -20,16 +20,15 @@ per-element mean, so the official 4 x (channel-summed L1) becomes `lambda_recon`
 take logits (the official code applies cross-entropy to softmaxed views); the gradient penalty is
 per sample and interpolates with the real image being scored (`gancomp_lite.losses.gradient_penalty`).
 
-Under DistributedDataParallel the generation path leaves E unused: train with
-``ddp_kwargs={"find_unused_parameters": True}`` (plus the Trainer's default buffer option). The coin
-of the reconstruction path depends on (seed, step) only, so all ranks take the same path.
+Under DistributedDataParallel the generation path leaves E unused, so the recipe asks the Trainer
+for ``find_unused_parameters``. The coin of the reconstruction path depends on (seed, step) only,
+so all ranks take the same path.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import torch
-from torch import nn
 
 from gancomp_lite.losses import (
     discriminator_loss,
@@ -46,6 +45,7 @@ class CRGANRecipe(Recipe):
     """Modules "G" (the CRGAN frontalizer: E and G) and "D" (the view critic); optimizers "E", "G", "D"."""
 
     name = "crgan"
+    ddp_options = {"find_unused_parameters": True}   # the generation path leaves the encoder unused
 
     def __init__(self, generator: CRGAN, discriminator: CRGANDiscriminator, *, lambda_gp: float = 10.0,
                  lambda_recon: float = 12.0, lambda_view_encoder: float = 0.01, p_reconstruct_fake: float = 0.5,
@@ -61,15 +61,6 @@ class CRGANRecipe(Recipe):
         self.betas, self.seed = tuple(betas), int(seed)
         self.add_module("G", generator)
         self.add_module("D", discriminator)
-
-    def parameters(self, *names: str) -> list[nn.Parameter]:
-        """Like `Recipe.parameters`, also accepting "G.encoder" / "G.decoder" for E's and G's own optimizers."""
-        params = []
-        for name in names:
-            module_name, _, sub = name.partition(".")
-            module = self.raw(module_name)
-            params.extend((module.get_submodule(sub) if sub else module).parameters())
-        return params
 
     def configure_optimizers(self, optim: OptimConfig) -> None:
         self.add_optimizer("E", ["G.encoder"], optim, betas=self.betas)
