@@ -10,7 +10,7 @@ Each run is one ``gancomp-lite distill`` process (``--parallel`` at a time) and 
 test identities. Prints a markdown table (MACs in the `gancomp` convention, see
 `gancomp_lite.cost`) and writes it to ``docs/distill_baselines.md``. ``--sweep`` adds runs with
 single taps and lambda_distill in {0.1, 1, 10} and writes the sweep notebook 02 reads
-(``gancomp_lite/results/distill_sweep_quick.json``). Files are rewritten as runs finish.
+(``gancomp_lite/results/distill_sweep_<arch>.json``). Files are rewritten as runs finish.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import torch
 
 from gancomp_lite.distillation import scaled_config
 from gancomp_lite.teachers import WEIGHTS_DIR, load_teacher
-from gancomp_lite.viz_distill import SWEEP_PATH, sweep_from_summaries, sweep_table
+from gancomp_lite.viz_distill import sweep_from_summaries, sweep_path, sweep_table
 
 BASELINES = {"scratch": ("scratch", None, None, False), "output": ("output", None, None, False),
              "feature": ("feature", None, 1.0, False), "feature, random D": ("feature", None, 1.0, True)}
@@ -106,7 +106,8 @@ def baselines_doc(results: dict[str, dict], args: argparse.Namespace, config: st
         f"checkpoint's own evaluation.", "",
         table(results), "",
         f"Command: `{command}` on {device}; {seconds:.0f} s wall time for all runs.", "",
-        "One seed, short runs on synthetic data: differences of a point or two of rank-1 are within run-to-run noise.",
+        "One seed per row, short runs on synthetic data. GAN training on a GPU is not bit-reproducible: compare "
+        "rows only where they differ by more than the spread between repeats of the same command.",
         "",
     ])
 
@@ -120,12 +121,15 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=None, help="default: the teacher's")
     parser.add_argument("--parallel", type=int, default=1, help="runs at a time (each one process)")
     parser.add_argument("--sweep", action="store_true", help="also the taps x lambda_distill sweep of notebook 02")
-    parser.add_argument("--md", type=Path, default=Path("docs/distill_baselines.md"))
-    parser.add_argument("--sweep-json", type=Path, default=SWEEP_PATH)
+    parser.add_argument("--md", type=Path, default=None,
+                        help="default docs/distill_baselines.md for tpgan, docs/distill_baselines_<arch>.md otherwise")
+    parser.add_argument("--sweep-json", type=Path, default=None, help="default gancomp_lite/results/distill_sweep_<arch>.json")
     parser.add_argument("--work-dir", type=Path, default=Path("runs/distill_baselines"))
     parser.add_argument("--weights", type=Path, default=None, help="folder of the shipped teachers (default: the package's)")
     args = parser.parse_args()
 
+    args.md = args.md or Path("docs/distill_baselines.md" if args.arch == "tpgan" else f"docs/distill_baselines_{args.arch}.md")
+    args.sweep_json = args.sweep_json or sweep_path(args.arch)
     _, manifest = load_teacher(args.arch, weights_dir=args.weights or WEIGHTS_DIR)
     config = scaled_config(args.arch, manifest["size"], manifest["knobs"], args.width)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"

@@ -329,7 +329,8 @@ def run_stage(arch: str, config: str, *, mode: str = "feature", steps: int = 300
                   train_config=train_config, mode=mode, taps=taps, lambda_distill=lambda_distill,
                   inherit_d=inherit_d, identity_net=identity)
     train_seconds = time.perf_counter() - start
-    metrics = evaluate(test, identity, run.student, device=next(run.student.parameters()).device, progress=progress)
+    device = next(run.student.parameters()).device
+    metrics = evaluate(test, identity.to(device), run.student, device=device, progress=progress)
     summary = {
         "arch": arch, "config": config_str, "size": size, "knobs": knobs, "mode": mode,
         **run.recipe.distill_manifest(), "d_source": run.d_source, "steps": run.steps, "seed": seed,

@@ -8,7 +8,7 @@ carry. `gradient_agreement` measures the cosine between these gradients.
 
 The sweep (``benchmarks/distill_baselines.py --sweep``) distills one quick student per (taps,
 lambda_distill), plus a scratch and an output-distillation run at equal MACs; `sweep_from_summaries`
-keeps their loss histories and test metrics as JSON (``results/distill_sweep_quick.json``), so the
+keeps their loss histories and test metrics as JSON (``results/distill_sweep_<arch>.json``), so the
 widget only reads it. Plots are pure functions.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from torch import nn
 
 from gancomp_lite.distill import FeatureAdapters, distill_loss, feature_taps
 
-SWEEP_PATH = Path(__file__).parent / "results" / "distill_sweep_quick.json"
+RESULTS_DIR = Path(__file__).parent / "results"
 ALL_TAPS = "all"
 PIXEL_TERMS = ("loss_G_pixel", "loss_G_recon")        # TP-GAN's multi-scale L1, pix2pix's L1 (eq. 2)
 
@@ -111,12 +111,17 @@ def _rounded(rows: Sequence[Mapping[str, float]]) -> list[dict[str, float]]:
     return [{k: float(f"{v:.4g}") for k, v in row.items()} for row in rows]
 
 
-def load_sweep(path: Path = SWEEP_PATH) -> dict[str, Any]:
-    """The precomputed sweep (see `run_sweep`); a missing file names the command that writes it."""
-    path = Path(path)
+def sweep_path(arch: str) -> Path:
+    """Where the precomputed sweep of `arch`'s quick teacher lives (``results/distill_sweep_<arch>.json``)."""
+    return RESULTS_DIR / f"distill_sweep_{arch}.json"
+
+
+def load_sweep(arch: str = "tpgan", path: Path | None = None) -> dict[str, Any]:
+    """The precomputed sweep of `arch` (see `sweep_from_summaries`); a missing file names the command that writes it."""
+    path = Path(path) if path is not None else sweep_path(arch)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no distillation sweep; write it with "
-                                f"`python benchmarks/distill_baselines.py --sweep`")
+                                f"`python benchmarks/distill_baselines.py --arch {arch} --sweep`")
     sweep = json.loads(path.read_text())
     if not sweep.get("runs"):
         raise ValueError(f"{path}: the sweep has no runs")

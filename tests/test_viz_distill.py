@@ -85,8 +85,8 @@ def test_sweep_plot_and_explorer_follow_the_controls(tmp_path):
     assert taps.options == ("all", "dec16") and lam.value == 1.0
     taps.value = "dec16"                                             # the callback redraws without error
     path = tmp_path / "sweep.json"
-    with pytest.raises(FileNotFoundError, match="distill_baselines.py --sweep"):
-        vdist.load_sweep(path)
+    with pytest.raises(FileNotFoundError, match="distill_baselines.py --arch resnet9 --sweep"):
+        vdist.load_sweep("resnet9", path)
 
 
 def test_sweep_from_summaries_keeps_inherited_d_runs_of_one_setting():
