@@ -2,7 +2,9 @@
 
 Stages, each resumable (a stage whose outputs exist is not redone):
 
-1. data     render (or reuse) the SynthPIE set, check it, write a preview grid and counts per yaw.
+1. data       render (or reuse) the SynthPIE set, check it, write a preview grid and counts per yaw.
+2. teachers   the shipped teachers (``gancomp_lite/weights``): frontalize test profiles at every
+              |yaw| into a preview, and write Table 1 (rank-1 per |yaw|, L1, SSIM, ID-FID, MACs).
 
 The summary of every stage goes to ``<out>/summary.json``.
 """
@@ -46,11 +48,44 @@ def _per_abs_yaw(per_yaw: dict[int, int]) -> dict[int, int]:
     return dict(sorted(merged.items()))
 
 
+def teachers_stage(out: Path, preset: str, seed: int) -> dict[str, Any]:
+    """Frontalize one neutral-light test profile per |yaw| with every shipped teacher; write Table 1."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import torch
+
+    from data_tools.dataset import load_splits
+    from gancomp_lite.teachers import QUICK_TEACHERS, load_teacher, teachers_table
+    from gancomp_lite.viz import plot_image_rows
+
+    if preset != "quick":
+        return {"skipped": f"no shipped {preset} teachers; only the quick ones are trained and shipped so far"}
+    root = ensure_synthpie(preset=preset, seed=seed)
+    _, test = load_splits(root, "multipie", size=get_preset(preset).image_size)
+    picks = {}
+    for index, record in enumerate(test.records):
+        if record.illumination == "07" and record.yaw >= 0 and record.yaw not in picks:
+            picks[record.yaw] = index
+    samples = [test[picks[yaw]] for yaw in sorted(picks, reverse=True)]
+    profiles = torch.stack([s["profile"] for s in samples])
+    rows = {"profile": profiles, "ground truth": torch.stack([s["frontal"] for s in samples])}
+    with torch.no_grad():
+        for arch in QUICK_TEACHERS:
+            rows[arch] = load_teacher(arch, preset)[0](profiles)
+    figure = plot_image_rows(rows, n=len(samples), titles=[f"yaw {s['yaw']}" for s in samples])
+    figure.savefig(out / "teachers_preview.png", dpi=100)
+    table = teachers_table(preset)
+    (out / "teachers_table.md").write_text(table + "\n")
+    return {"preview": str(out / "teachers_preview.png"), "table": str(out / "teachers_table.md")}
+
+
 def run(out: Path, preset: str = "quick", seed: int = 0) -> dict[str, Any]:
     """Run every stage for `preset` into `out`; return (and write) the summary."""
     get_preset(preset)   # validates the name
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"preset": preset, "seed": seed, "data": data_stage(out, preset, seed)}
+    summary = {"preset": preset, "seed": seed, "data": data_stage(out, preset, seed),
+               "teachers": teachers_stage(out, preset, seed)}
     atomic_write_bytes(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     return summary
 
