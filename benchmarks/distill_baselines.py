@@ -144,7 +144,7 @@ def main() -> int:
         for future in as_completed(futures):
             label = futures[future]
             results[label] = summary = future.result()
-            print(f"  {label}: {summary['train_seconds']} s, L1 {summary['metrics']['l1']:.4f}, "
+            print(f"  {label}: {summary['train_seconds_last_call']} s, L1 {summary['metrics']['l1']:.4f}, "
                   f"rank-1 {summary['metrics']['rank1']['mean']:.1%}", flush=True)
             if all(name in results for name in BASELINES):
                 ordered = {name: results[name] for name in BASELINES}

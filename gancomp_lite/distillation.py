@@ -220,6 +220,8 @@ def make_recipe(arch: str, student: nn.Module, discriminator: nn.Module, *, mode
 # ----------------------------------------------------------------------------- the stage as a function
 @dataclass
 class DistillResult:
+    """The trained student (eval mode), its recipe (adapters, D), steps done and the losses logged in this call."""
+
     student: nn.Module
     recipe: Recipe
     steps: int
@@ -334,15 +336,21 @@ def run_stage(arch: str, config: str, *, mode: str = "feature", steps: int = 300
     summary = {
         "arch": arch, "config": config_str, "size": size, "knobs": knobs, "mode": mode,
         **run.recipe.distill_manifest(), "d_source": run.d_source, "steps": run.steps, "seed": seed,
-        "batch_size": train_config.batch_size, "train_seconds": round(train_seconds, 1),
+        "batch_size": train_config.batch_size, "train_seconds_last_call": round(train_seconds, 1),
         "convention": CONVENTION, **macs_and_params(arch, config_str, size, knobs),
         "teacher": {"config": manifest["config"], "taps": list(tap_channels(teacher)), **macs_and_params(arch, None, size, knobs),
                     "metrics": manifest.get("metrics")},
-        "metrics": metrics, "history": run.history,
+        "metrics": metrics, "history": _logged(out_dir),
     }
     save_checkpoint(out_dir / "student.pt", run.student.state_dict(), {k: v for k, v in summary.items() if k != "history"})
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _logged(out_dir: Path) -> list[dict[str, float]]:
+    """Every logged loss row of a run, also the rows of earlier calls when it was resumed."""
+    rows = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines() if line]
+    return [{k: v for k, v in row.items() if k != "epoch"} for row in rows]
 
 
 # ----------------------------------------------------------------------------- command line

@@ -98,7 +98,7 @@ def sweep_from_summaries(summaries: Sequence[Mapping[str, Any]], device: str = "
         "runs": sorted(({"mode": s["mode"], "taps": taps_label(s["taps"], all_taps) if s["taps"] else None,
                          "lambda_distill": s["lambda_distill"], "history": _rounded(s["history"]),
                          "metrics": {k: s["metrics"][k] for k in ("l1", "ssim", "psnr", "rank1", "id_fid")},
-                         "train_seconds": s["train_seconds"]} for s in runs), key=_run_order),
+                         "train_seconds": s["train_seconds_last_call"]} for s in runs), key=_run_order),
     }
 
 

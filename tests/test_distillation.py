@@ -175,3 +175,17 @@ def test_scaled_config_picks_the_nearest_allowed_width_per_group():
     assert distillation.scaled_config("resnet9", SIZE, KNOBS, 1.0) == "8_8_8_8_8_8_8_8"
     widths = dict(zip(tpgan.teacher_widths(8), map(int, distillation.scaled_config("tpgan", 64, {"base": 8, "step": 4}, 0.5).split("_"))))
     assert widths["enc8"] == 32 and widths["dec16"] == 48 and widths["enc128"] == 4     # 64/2, 96/2, 8/2
+
+
+def test_a_resumed_stage_reports_its_whole_loss_history(tmp_path):
+    from gancomp_lite.distillation import _logged
+    from gancomp_lite.train import Trainer, TrainConfig
+
+    recipe = _recipe("output")
+    batch = _batch(4)
+    data = [{"profile": batch["profile"][i], "frontal": batch["frontal"][i]} for i in range(4)]
+    config = dict(out_dir=str(tmp_path), steps=4, batch_size=2, seed=0, log_every=1, ckpt_every=2, progress=False)
+    Trainer(recipe, data, TrainConfig(**config, stop_after=2)).fit()
+    Trainer(_recipe("output"), data, TrainConfig(**config)).fit()
+    rows = _logged(tmp_path)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4] and all("loss_G_distill" in r and "epoch" not in r for r in rows)

@@ -93,7 +93,7 @@ def test_sweep_from_summaries_keeps_inherited_d_runs_of_one_setting():
     def summary(mode, taps=None, lam=0.0, d="inherited from the teacher", steps=10):
         return {"arch": "tpgan", "config": "c", "steps": steps, "seed": 0, "batch_size": 8, "macs": 5, "params": 3,
                 "convention": "gancomp", "teacher": {"taps": ["dec16", "dec32"], "config": "t"}, "mode": mode,
-                "taps": taps, "lambda_distill": lam, "d_source": d, "history": [], "train_seconds": 1.0,
+                "taps": taps, "lambda_distill": lam, "d_source": d, "history": [], "train_seconds_last_call": 1.0,
                 "metrics": {"l1": 0.1, "ssim": 0.5, "psnr": 20.0, "rank1": {"mean": 0.5}, "id_fid": 1.0, "raw": {}}}
     runs = [summary("scratch"), summary("feature", ["dec16", "dec32"], 1.0), summary("feature", ["dec32"], 0.1),
             summary("feature", ["dec16", "dec32"], 1.0, d="random (inherit_d=False)")]
