@@ -179,7 +179,9 @@ def train_teacher(arch: str, preset: str = "quick", seed: int = 0, work_dir: Pat
     if not result.finished:
         return None
     generator.eval()
-    metrics = evaluate(test, identity or load_identity(preset, out_dir), generator, progress=progress)
+    device = next(generator.parameters()).device
+    metrics = evaluate(test, (identity or load_identity(preset, out_dir)).to(device), generator, device=device,
+                       progress=progress)
     return ship_teacher(Path(out_dir) / TEACHER_FILE.format(arch=arch, preset=preset), arch, preset, size, knobs,
                         generator, (d_kind, d_knobs), discriminator,
                         seed=seed, command=_command(), data=_split_note(root, train, test), steps=result.step,
@@ -236,8 +238,8 @@ def _load_into(module: nn.Module, state: dict, key: str, path: Path) -> nn.Modul
 
 
 def _half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Half-precision storage for shipped weights (the repository keeps them small); loading restores float32."""
-    return {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+    """Half-precision CPU storage for shipped weights (the repository keeps them small); loading restores float32."""
+    return {k: (v.half() if v.is_floating_point() else v).cpu() for k, v in state.items()}
 
 
 FULL_KNOBS: dict[str, dict[str, Any]] = {   # the paper's widths at 128x128, for the size columns
