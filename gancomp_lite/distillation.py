@@ -155,8 +155,8 @@ class TPGANDistillRecipe(_TeacherTerms, TPGANRecipe):
         self._run_teacher(batch["profile"], self._profile_boxes(batch))
         return super().train_step(batch, step)
 
-    def _generator_terms(self, outputs, batch, frontal_boxes) -> dict[str, torch.Tensor]:
-        return {**super()._generator_terms(outputs, batch, frontal_boxes), **self._teacher_term(outputs)}
+    def _generator_terms(self, outputs, batch, frontal_boxes, profile_boxes) -> dict[str, torch.Tensor]:
+        return {**super()._generator_terms(outputs, batch, frontal_boxes, profile_boxes), **self._teacher_term(outputs)}
 
     def manifest(self) -> dict[str, Any]:
         return {**super().manifest(), **self.distill_manifest()}

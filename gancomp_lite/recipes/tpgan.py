@@ -106,7 +106,7 @@ class TPGANRecipe(Recipe):
         return net.features(to_identity_input(image, net.input_size))
 
     def _generator_terms(self, outputs: dict[str, torch.Tensor], batch: dict[str, Any],
-                         frontal_boxes: torch.Tensor) -> dict[str, torch.Tensor]:
+                         frontal_boxes: torch.Tensor, profile_boxes: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Each weighted term of L_syn (and of eq. 4), by name."""
         w = self.weights
         profile, frontal, fake = batch["profile"], batch["frontal"], outputs["image"]
@@ -126,7 +126,7 @@ class TPGANRecipe(Recipe):
             terms["ce"] = w.ce * identity_ce_loss(outputs["identity_logits"], batch["identity"])
         if self.distilling:
             with torch.no_grad():
-                teacher_feats = feature_taps(self.run("T", profile, method="forward_all"), self.taps)
+                teacher_feats = feature_taps(self.run("T", profile, profile_boxes, method="forward_all"), self.taps)
             student_feats = feature_taps(outputs, self.taps)
             terms["distill"] = self.lambda_distill * distill_loss(teacher_feats, student_feats,
                                                                   lambda feats: self.run("A", feats))
@@ -149,7 +149,7 @@ class TPGANRecipe(Recipe):
                 with self.autocast():
                     outputs = self.run("G", profile, profile_boxes, method="forward_all")
             with self.autocast():
-                terms = self._generator_terms(outputs, batch, frontal_boxes)
+                terms = self._generator_terms(outputs, batch, frontal_boxes, profile_boxes)
                 loss_g = sum(terms.values())
             self.optimize(loss_g, "G")
         metrics.update({f"loss_G_{name}": value.item() for name, value in terms.items()})
