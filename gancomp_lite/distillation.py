@@ -34,7 +34,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from gancomp_lite.checkpoint import CheckpointError, save_checkpoint
-from gancomp_lite.distill import TAP_PREFIX, FeatureAdapters, distill_loss, feature_taps
+from gancomp_lite.distill import FeatureAdapters, distill_loss, feature_taps
 from gancomp_lite.losses import conditional_pair, discriminator_loss, generator_loss, reconstruction_loss
 from gancomp_lite.models.registry import build, channel_space
 from gancomp_lite.models.tpgan import TPGAN
@@ -71,14 +71,9 @@ def check_mode(mode: str) -> None:
         raise ValueError(f"unknown distillation mode {mode!r}; choose one of {list(MODES)}")
 
 
-def tap_channels(generator: nn.Module) -> dict[str, int]:
-    """``{tap: channels}`` of a generator at its own widths, tap names without the ``feat:`` prefix."""
-    return {name.removeprefix(TAP_PREFIX): width for name, width in generator.tap_channels().items()}
-
-
 def make_adapters(student: nn.Module, teacher: nn.Module, taps: Iterable[str] | None = None) -> FeatureAdapters:
     """One 1x1 adapter per tap (all the teacher's taps by default), student channels -> teacher channels."""
-    teacher_ch, student_ch = tap_channels(teacher), tap_channels(student)
+    teacher_ch, student_ch = teacher.tap_channels(), student.tap_channels()
     names = list(teacher_ch) if taps is None else list(taps)
     unknown = [n for n in names if n not in teacher_ch or n not in student_ch]
     if unknown or not names:
@@ -338,7 +333,7 @@ def run_stage(arch: str, config: str, *, mode: str = "feature", steps: int = 300
         **run.recipe.distill_manifest(), "d_source": run.d_source, "steps": run.steps, "seed": seed,
         "batch_size": train_config.batch_size, "train_seconds_last_call": round(train_seconds, 1),
         "convention": CONVENTION, **macs_and_params(arch, config_str, size, knobs),
-        "teacher": {"config": manifest["config"], "taps": list(tap_channels(teacher)), **macs_and_params(arch, None, size, knobs),
+        "teacher": {"config": manifest["config"], "taps": list(teacher.taps), **macs_and_params(arch, None, size, knobs),
                     "metrics": manifest.get("metrics")},
         "metrics": metrics, "history": _logged(out_dir),
     }

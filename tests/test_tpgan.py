@@ -41,7 +41,7 @@ def test_forward_all_shapes(size):
         assert out[key].abs().max() <= 1.0                   # tanh outputs
     channels = model.tap_channels()
     for tap in model.taps:
-        assert out[tap].shape[1] == channels[tap]
+        assert out[f"feat:{tap}"].shape[1] == channels[tap]
     assert torch.equal(model(_images(2, size)), out["image"])  # eval: zero noise, deterministic
 
 
@@ -137,7 +137,8 @@ def test_supernet_at_a_narrower_config_equals_the_extracted_subnet():
     for key in ("image", "image_s2", "patch_mouth", "identity_logits", "feat:dec32"):
         assert torch.allclose(got[key], expected[key], atol=1e-5), key
     assert subnet.tap_channels() == supernet.tap_channels(config)
-    assert {k: v.shape[1] for k, v in got.items() if k.startswith("feat:")} == supernet.tap_channels(config)
+    assert {k.removeprefix("feat:"): v.shape[1] for k, v in got.items() if k.startswith("feat:")} \
+        == supernet.tap_channels(config)
     assert sum(p.numel() for p in subnet.parameters()) < sum(p.numel() for p in supernet.parameters())
 
 

@@ -437,7 +437,7 @@ class TPGAN(nn.Module):
             official positions (see `part_boxes`).
     """
 
-    taps = tuple(f"feat:{name}" for name in TAPS)
+    taps = TAPS
 
     def __init__(self, config: Mapping[str, int] | None = None, size: int = 128, base: int = 64,
                  mirror_input: bool = True, z_dim: int = 100, noise_std: float = 0.02, num_classes: int = 0,
@@ -490,7 +490,7 @@ class TPGAN(nn.Module):
         """Channels of each distillation tap at `config` (None: this model's own widths)."""
         widths = {}
         for name, layer in self._tap_layers.items():
-            widths[f"feat:{name}"] = (sum(w for _, w in layer.out_parts) if config is None
+            widths[name] = (sum(w for _, w in layer.out_parts) if config is None
                                       else layer.out_width(config))
         return widths
 
