@@ -1,13 +1,23 @@
-"""Shared fixtures: tiny data trees written with the real file-name grammars."""
+"""Shared fixtures: one torch thread, and tiny data trees written with the real file-name grammars."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from data_tools.protocol import CAMERAS
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Unit tests use tiny tensors: one thread is faster, and stays fast when other jobs share the CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def write_image(path: Path, size: tuple[int, int] = (16, 16), value: int = 0, mode: str = "RGB") -> Path:

@@ -11,14 +11,6 @@ from gancomp_lite.losses import conditional_pair
 from gancomp_lite.models import discriminator as dmod
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("size, cells", [(64, 6), (128, 14)])
 def test_patchgan_takes_the_conditional_pair(size, cells):
     torch.manual_seed(0)

@@ -19,14 +19,6 @@ KNOBS = {"ngf": 8, "step": 4}
 STUDENT = "4_4_4_4_4_4_4_8"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _teacher():
     torch.manual_seed(0)
     return build("resnet9", None, SIZE, **KNOBS).eval()

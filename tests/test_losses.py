@@ -12,15 +12,6 @@ from gancomp_lite import losses as L
 from gancomp_lite.distill import Adapter1x1, FeatureAdapters, distill_loss, feature_taps
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors on a shared 2-core machine run far faster on one thread; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 

@@ -17,14 +17,6 @@ from gancomp_lite.recipes.tpgan import TPGANRecipe
 SIZE = 64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _batch(n: int = 2) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     template = [list(tpgan.part_boxes(SIZE)[p]) for p in tpgan.PARTS]

@@ -12,14 +12,6 @@ from gancomp_lite.nn.elastic import extract, set_active
 from gancomp_lite.space import ConfigError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _images(n: int, size: int, seed: int = 0) -> torch.Tensor:
     return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
@@ -209,7 +201,6 @@ def test_analytic_cost_model_matches_an_extracted_subnet():
             model(torch.zeros(1, 3, 64, 64))
     expected = cost.Cost(macs=counter.get_total_flops() // 2, params=sum(p.numel() for p in model.parameters()))
     assert cost.count("tpgan", config, 64, convention="physical", **knobs) == expected
-
 
 
 def test_separable_resblocks_cost_less_and_still_slice():

@@ -18,15 +18,6 @@ from gancomp_lite.train import NonFiniteLossError, TrainConfig, Trainer
 SIZE = 16
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors on a shared 2-core machine run far faster on one thread; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class TinyGenerator(nn.Module):
     """A two-conv frontalizer with the generator contract: forward, forward_all, a "feat:" tap, and noise."""
 
