@@ -49,8 +49,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gancomp_lite.models.tpgan import PARTS, ConvBlock, PartRotator, ResBlock, combine_parts, crop_parts
-from gancomp_lite.nn.elastic import ElasticBatchNorm2d, ElasticConv2d, ElasticConvTranspose2d, ElasticLinear, Layout
+from gancomp_lite.models.tpgan import PARTS, ConvBlock, PartRotator, ResBlock, combine_parts, crop_parts, init_weights
+from gancomp_lite.nn.elastic import ElasticLinear, Layout
 from gancomp_lite.space import ChannelSpace
 
 ARCH = "pim"
@@ -151,13 +151,7 @@ class PIM(nn.Module):
     @torch.no_grad()
     def reset_parameters(self) -> None:
         """TP-GAN's initialisation: weights N(0, 0.02), zero biases, BN at identity."""
-        for module in self.modules():
-            if isinstance(module, (ElasticConv2d, ElasticConvTranspose2d, ElasticLinear)):
-                nn.init.normal_(module.weight, 0.0, 0.02)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, ElasticBatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_weights(self)
 
     def tap_channels(self, config: Mapping[str, int] | None = None) -> dict[str, int]:
         widths = self.full if config is None else config

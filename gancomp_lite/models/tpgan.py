@@ -420,6 +420,18 @@ class Decoder(nn.Module):
 
 
 # --------------------------------------------------------------------------- the generator
+@torch.no_grad()
+def init_weights(model: nn.Module) -> None:
+    """TP-GAN's initialisation: conv/linear weights N(0, 0.02) and zero biases, BN at identity."""
+    for module in model.modules():
+        if isinstance(module, (ElasticConv2d, ElasticConvTranspose2d, ElasticLinear)):
+            nn.init.normal_(module.weight, 0.0, 0.02)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, ElasticBatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
 class TPGAN(nn.Module):
     """TP-GAN generator: `forward(x, boxes=None)` -> frontal image; `forward_all` -> every named output.
 
@@ -476,13 +488,7 @@ class TPGAN(nn.Module):
         """
         if self.encoder.fc.weight.is_meta:
             return
-        for module in self.modules():
-            if isinstance(module, (ElasticConv2d, ElasticConvTranspose2d, ElasticLinear)):
-                nn.init.normal_(module.weight, 0.0, 0.02)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, ElasticBatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_weights(self)
         nn.init.constant_(self.encoder.fc.bias, 0.1)
         nn.init.constant_(self.decoder.initial8.bias, 0.1)
 
