@@ -1,7 +1,7 @@
 """Per-layer sensitivity to separable convolutions on a shipped quick teacher (GAN Compression section 3.2).
 
     OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE python benchmarks/sensitivity.py [--arch resnet9]
-        [--groups c0 c1 ...] [--steps 30] [--batch-size 8] [--identities N] [--seed 0]
+        [--groups c0 c1 ...] [--steps 30] [--batch-size 8] [--lambda-recon 100] [--identities N] [--seed 0]
 
 For each layer group alone: the teacher with that group separable (other weights copied, the swapped
 layers initialised as the best separable approximation of the teacher's), re-trained for --steps
@@ -47,23 +47,35 @@ def table(results: dict) -> str:
 
 
 def role_means(results: dict) -> dict[str, dict[str, float]]:
-    """Mean changes per role, each minus the control's (the brief re-training's own effect)."""
+    """Per role, the mean over its groups of MACs saved and of the quality changes: right after the swap
+    ("init", against the teacher) and after re-training minus the control row (the re-training's own effect)."""
     control = next((r for r in results["rows"] if r["group"] == S.CONTROL), None)
     means = {}
     for role in S.ROLES:
         rows = [r for r in results["rows"] if r["role"] == role]
-        if rows:
-            means[role] = {key: sum(r[key] for r in rows) / len(rows) - (control[key] if control else 0.0)
-                           for key in ("d_l1", "d_rank1", "macs_saved_pct")}
-            means[role]["groups"] = len(rows)
+        if not rows:
+            continue
+
+        def mean(key: str) -> float:
+            return sum(r[key] for r in rows) / len(rows)
+
+        means[role] = {"groups": len(rows), "macs_saved_pct": mean("macs_saved_pct")}
+        for key in ("d_l1", "d_ssim", "d_rank1"):
+            if f"{key}_init" in rows[0]:
+                means[role][f"{key}_init"] = mean(f"{key}_init")
+            means[role][f"{key}_vs_control"] = mean(key) - (control[key] if control else 0.0)
     return means
 
 
 def summary(results: dict) -> str:
-    lines = ["Mean change per role, minus the control row (re-training the unchanged teacher):", ""]
+    lines = ["Mean per role: right after the swap (init, vs the teacher) and after re-training minus the control row.", "",
+             "| role | groups | MACs saved % per group | ΔL1 init | ΔL1 − control | ΔSSIM − control | "
+             "Δrank-1 init (pts) | Δrank-1 − control (pts) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for role, m in role_means(results).items():
-        lines.append(f"- {role} ({m['groups']} groups): ΔL1 {m['d_l1']:+.4f}, Δrank-1 {100 * m['d_rank1']:+.1f} points, "
-                     f"{m['macs_saved_pct']:.1f}% MACs saved on average")
+        init_l1 = f"{m['d_l1_init']:+.4f}" if "d_l1_init" in m else "–"
+        init_r1 = f"{100 * m['d_rank1_init']:+.1f}" if "d_rank1_init" in m else "–"
+        lines.append(f"| {role} | {m['groups']} | {m['macs_saved_pct']:.1f} | {init_l1} | {m['d_l1_vs_control']:+.4f} | "
+                     f"{m['d_ssim_vs_control']:+.3f} | {init_r1} | {100 * m['d_rank1_vs_control']:+.1f} |")
     return "\n".join(lines)
 
 
@@ -96,13 +108,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", nargs="*", default=None, help="default: every group (tpgan: its decoder groups)")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lambda-recon", type=float, default=S.RetrainSettings.lambda_recon)
     parser.add_argument("--identities", type=int, default=None, help="evaluate on the first N test identities")
     parser.add_argument("--convention", default="gancomp", choices=["gancomp", "physical"])
     parser.add_argument("--no-before", action="store_true", help="skip the evaluation right after the swap")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--weights", type=Path, default=None, help="folder of the shipped quick checkpoints")
+    parser.add_argument("--markdown-only", action="store_true", help="only rewrite docs/sensitivity.md from the JSONs")
     args = parser.parse_args(argv)
+    if args.markdown_only:
+        write_markdown(DOCS / "sensitivity.md")
+        return 0
 
     import matplotlib
 
@@ -119,12 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     identity = load_identity("quick", **weights)
     train, test = load_splits(ensure_synthpie("quick", seed=manifest["seed"]), "multipie", size=manifest["size"])
     groups = args.groups or (TPGAN_DECODER if args.arch == "tpgan" else None)
-    settings = S.RetrainSettings(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    settings = S.RetrainSettings(steps=args.steps, batch_size=args.batch_size, lambda_recon=args.lambda_recon,
+                                 seed=args.seed)
     results = S.sensitivity(args.arch, teacher, manifest["knobs"], train, S.neutral_subset(test, identities=args.identities),
                             identity, groups, settings, args.convention, eval_before=not args.no_before)
-    results.update(command="OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE python benchmarks/sensitivity.py "
-                           + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
-                   seconds=round(time.perf_counter() - start, 1), threads=args.threads)
+    args_text = " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    results.update(command=f"OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE python benchmarks/sensitivity.py {args_text}".strip(),
+                   seconds=round(time.perf_counter() - start, 1), threads=args.threads,
+                   teacher_checkpoint={k: manifest.get(k) for k in ("sha256", "steps", "seed")})
     print(table(results))
     print()
     print(summary(results))
