@@ -84,6 +84,16 @@ def plot_layer_macs(table: Sequence[Mapping[str, Any]], group_layers: Mapping[st
 
 
 # ------------------------------------------------------------------ the sensitivity bar chart
+STAGES = {"right after the swap": "_init", "after re-training": ""}
+
+
+def _check_stage(results: Mapping[str, Any], stage: str) -> None:
+    if stage not in STAGES.values():
+        raise ValueError(f"stage must be '' (after re-training) or '_init' (right after the swap), got {stage!r}")
+    if any(f"d_l1{stage}" not in r for r in results["rows"]):
+        raise ValueError("these results have no measurements right after the swap (run with eval_before=True)")
+
+
 def plot_sensitivity(results: Mapping[str, Any], stage: str = "") -> Figure:
     """Three panels per layer group: MACs saved (%), change of L1 and of mean rank-1 against the teacher.
 
@@ -93,10 +103,7 @@ def plot_sensitivity(results: Mapping[str, Any], stage: str = "") -> Figure:
     rows = results["rows"]
     if not rows:
         raise ValueError("plot_sensitivity: the results have no rows")
-    if stage not in ("", "_init"):
-        raise ValueError(f"stage must be '' (after re-training) or '_init' (before), got {stage!r}")
-    if any(f"d_l1{stage}" not in r for r in rows):
-        raise ValueError("these results have no measurements right after the swap (run with eval_before=True)")
+    _check_stage(results, stage)
     labels = [r["group"] for r in rows]
     colours = [ROLE_COLOURS.get(r["role"], "tab:gray") for r in rows]
     x = np.arange(len(rows))
@@ -120,14 +127,17 @@ def plot_sensitivity(results: Mapping[str, Any], stage: str = "") -> Figure:
 
 
 # ------------------------------------------------------------------ choosing several groups
-def choice_summary(results: Mapping[str, Any], chosen: Collection[str], macs: int) -> dict[str, Any]:
+def choice_summary(results: Mapping[str, Any], chosen: Collection[str], macs: int, stage: str = "_init") -> dict[str, Any]:
     """MACs of a choice of separable groups (`macs`, counted live) and its *estimated* quality.
 
-    The estimate is the teacher, plus the control row's change (what the brief re-training does by
-    itself, counted once), plus each chosen group's change beyond the control's. It assumes the
-    groups' effects add up, which interactions between swapped groups can break: only re-training
-    that student measures them. No group chosen: the teacher itself.
+    `stage` "_init": the teacher plus the sum of the chosen groups' changes right after the swap.
+    `stage` "": after re-training; the teacher plus the control row's change (what the re-training
+    does by itself, counted once) plus each chosen group's change beyond the control's, so the
+    re-training's noise adds up too. Either way the estimate assumes the groups' effects add up,
+    which interactions between swapped groups can break: only that student measures them. No group
+    chosen: the teacher itself.
     """
+    _check_stage(results, stage)
     by_group = {r["group"]: r for r in results["rows"]}
     unknown = sorted(set(chosen) - set(by_group) | set(chosen) & {CONTROL})
     if unknown:
@@ -136,30 +146,34 @@ def choice_summary(results: Mapping[str, Any], chosen: Collection[str], macs: in
     teacher = results["teacher"]
     deltas = {}
     for key in ("d_l1", "d_rank1"):
-        control = by_group[CONTROL][key] if CONTROL in by_group else 0.0
-        deltas[key] = control + sum(by_group[g][key] - control for g in chosen) if chosen else 0.0
-    return {"groups": sorted(chosen), "macs": int(macs), "macs_saved_pct": 100 * (1 - macs / teacher["macs"]),
+        control = by_group[CONTROL][key + stage] if CONTROL in by_group else 0.0
+        deltas[key] = control + sum(by_group[g][key + stage] - control for g in chosen) if chosen else 0.0
+    return {"groups": sorted(chosen), "stage": stage, "macs": int(macs),
+            "macs_saved_pct": 100 * (1 - macs / teacher["macs"]),
             "l1": teacher["l1"] + deltas["d_l1"], "rank1": teacher["rank1"] + deltas["d_rank1"], **deltas}
 
 
 def plot_choice(results: Mapping[str, Any], summary: Mapping[str, Any]) -> Figure:
-    """MACs against L1 and rank-1: the teacher, each single-group student, and the chosen combination (star)."""
-    teacher, convention = results["teacher"], results["convention"]
+    """MACs against L1 and rank-1: the teacher, each single-group student (at the summary's stage) and
+    the chosen combination (star)."""
+    teacher, convention, stage = results["teacher"], results["convention"], summary["stage"]
     rows = [r for r in results["rows"] if r["group"] != CONTROL]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, key, label in zip(axes, ("l1", "rank1"), ("L1 (lower is better)", "mean rank-1 (higher is better)")):
         ax.scatter([teacher["macs"] / 1e6], [teacher[key]], marker="s", color="black", label="teacher")
         for r in rows:
-            ax.scatter([r["macs"] / 1e6], [r[key]], color=ROLE_COLOURS.get(r["role"], "tab:gray"))
-            ax.annotate(r["group"], (r["macs"] / 1e6, r[key]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            ax.scatter([r["macs"] / 1e6], [r[key + stage]], color=ROLE_COLOURS.get(r["role"], "tab:gray"))
+            ax.annotate(r["group"], (r["macs"] / 1e6, r[key + stage]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
         ax.scatter([summary["macs"] / 1e6], [summary[key]], marker="*", s=220, color="gold", edgecolor="black",
                    label="chosen (estimated quality)", zorder=3)
         ax.set_xlabel(f"MMACs ({convention})")
         ax.set_ylabel(label)
     axes[0].legend(fontsize=7)
     chosen = ", ".join(summary["groups"]) or "none"
-    fig.suptitle(f"separable: {chosen}  |  {summary['macs_saved_pct']:.1f}% MACs saved, "
-                 f"estimated ΔL1 {summary['d_l1']:+.4f}, Δrank-1 {100 * summary['d_rank1']:+.1f} points", fontsize=9)
+    when = "right after the swap" if stage else "after re-training"
+    fig.suptitle(f"separable: {chosen}  |  {summary['macs_saved_pct']:.1f}% MACs saved, estimated {when}: "
+                 f"ΔL1 {summary['d_l1']:+.4f}, Δrank-1 {100 * summary['d_rank1']:+.1f} points", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -170,18 +184,19 @@ def choice_macs(results: Mapping[str, Any], chosen: Collection[str]) -> int:
                           results["convention"]).macs
 
 
-def show_choice(results: Mapping[str, Any], **flags: bool) -> None:
+def show_choice(results: Mapping[str, Any], stage: str = "_init", **flags: bool) -> None:
     """Widget callback: `flags` maps each group to whether it is separable; draws and shows the figure."""
     chosen = [g for g, on in flags.items() if on]
-    plot_choice(results, choice_summary(results, chosen, choice_macs(results, chosen)))
+    plot_choice(results, choice_summary(results, chosen, choice_macs(results, chosen), stage))
     plt.show()
 
 
 def separable_explorer(results: Mapping[str, Any]):
-    """One checkbox per measured group; ticking groups redraws MACs (live) against estimated quality."""
+    """One checkbox per measured group and a stage toggle; changes redraw MACs (live) against estimated quality."""
     import ipywidgets as W
 
     groups = [r["group"] for r in results["rows"] if r["group"] != CONTROL]
     boxes = {g: W.Checkbox(value=False, description=g, indent=False, layout=W.Layout(width="70px")) for g in groups}
-    out = W.interactive_output(lambda **flags: show_choice(results, **flags), boxes)
-    return W.VBox([W.HBox(list(boxes.values())), out])
+    stage = W.ToggleButtons(options=list(STAGES.items()), value="_init", description="quality")
+    out = W.interactive_output(lambda **kw: show_choice(results, **kw), {"stage": stage, **boxes})
+    return W.VBox([W.HBox(list(boxes.values())), stage, out])

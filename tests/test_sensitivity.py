@@ -257,13 +257,15 @@ def test_choice_adds_single_group_changes_and_counts_macs_live(study):
     results, _ = study
     macs = V.choice_macs(results, ["c4", "c6"])
     assert macs == S.separable_cost(ARCH, SIZE, KNOBS, ("c4", "c6"), convention="physical").macs
-    summary = V.choice_summary(results, ["c4", "c6"], macs)
     rows = {r["group"]: r for r in results["rows"]}
+    swap = V.choice_summary(results, ["c4", "c6"], macs)                     # right after the swap: changes add
+    assert swap["d_l1"] == pytest.approx(rows["c4"]["d_l1_init"] + rows["c6"]["d_l1_init"])
+    summary = V.choice_summary(results, ["c4", "c6"], macs, stage="")
     control = rows["none"]          # the re-training's own effect counts once, each group's beyond it adds
     assert summary["d_l1"] == pytest.approx(rows["c4"]["d_l1"] + rows["c6"]["d_l1"] - control["d_l1"])
     assert summary["rank1"] == pytest.approx(results["teacher"]["rank1"] + rows["c4"]["d_rank1"]
                                              + rows["c6"]["d_rank1"] - control["d_rank1"])
-    alone = V.choice_summary(results, ["c6"], rows["c6"]["macs"])
+    alone = V.choice_summary(results, ["c6"], rows["c6"]["macs"], stage="")
     assert alone["l1"] == pytest.approx(rows["c6"]["l1"]) and alone["macs_saved_pct"] == pytest.approx(rows["c6"]["macs_saved_pct"])
     nothing = V.choice_summary(results, [], results["teacher"]["macs"])
     assert (nothing["l1"], nothing["macs_saved_pct"]) == (results["teacher"]["l1"], 0)
@@ -271,6 +273,10 @@ def test_choice_adds_single_group_changes_and_counts_macs_live(study):
     fig = V.plot_choice(results, summary)
     star = fig.axes[0].collections[-1].get_offsets()[0]
     assert star[0] == pytest.approx(macs / 1e6) and star[1] == pytest.approx(summary["l1"])
+    c6_point = fig.axes[1].collections[2].get_offsets()[0]
+    assert c6_point[1] == pytest.approx(rows["c6"]["rank1"])
+    with pytest.raises(ValueError, match="stage must be"):
+        V.choice_summary(results, ["c4"], macs, stage="after")
     for bad in ("c0", "none"):
         with pytest.raises(ValueError, match=rf"no sensitivity rows for groups \['{bad}'\]; measured groups are \['c4', 'c6'\]"):
             V.choice_summary(results, [bad], macs)
@@ -281,11 +287,13 @@ def test_explorer_redraws_when_a_box_is_ticked(study, monkeypatch):
     drawn = []
     monkeypatch.setattr(V, "plot_choice", lambda res, summary: drawn.append(summary))
     ui = V.separable_explorer(results)
-    boxes = ui.children[0].children
+    boxes, stage = ui.children[0].children, ui.children[1]
     assert [b.description for b in boxes] == ["c4", "c6"]
     boxes[1].value = True
-    assert drawn[-1]["groups"] == ["c6"]
+    assert drawn[-1]["groups"] == ["c6"] and drawn[-1]["stage"] == "_init"
     assert drawn[-1]["macs"] == S.separable_cost(ARCH, SIZE, KNOBS, ("c6",), convention="physical").macs
+    stage.value = ""
+    assert drawn[-1]["stage"] == "" and drawn[-1]["l1"] == pytest.approx(results["rows"][2]["l1"])
 
 
 def test_layer_macs_plot_colours_groups():
