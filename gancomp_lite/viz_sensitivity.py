@@ -134,8 +134,9 @@ def choice_summary(results: Mapping[str, Any], chosen: Collection[str], macs: in
     `stage` "": after re-training; the teacher plus the control row's change (what the re-training
     does by itself, counted once) plus each chosen group's change beyond the control's, so the
     re-training's noise adds up too. Either way the estimate assumes the groups' effects add up,
-    which interactions between swapped groups can break: only that student measures them. No group
-    chosen: the teacher itself.
+    which interactions between swapped groups can break: only that student measures them (a sum
+    can even leave the possible range; rank-1 is clipped to [0, 1], L1 to >= 0). No group chosen:
+    the teacher itself.
     """
     _check_stage(results, stage)
     by_group = {r["group"]: r for r in results["rows"]}
@@ -150,7 +151,8 @@ def choice_summary(results: Mapping[str, Any], chosen: Collection[str], macs: in
         deltas[key] = control + sum(by_group[g][key + stage] - control for g in chosen) if chosen else 0.0
     return {"groups": sorted(chosen), "stage": stage, "macs": int(macs),
             "macs_saved_pct": 100 * (1 - macs / teacher["macs"]),
-            "l1": teacher["l1"] + deltas["d_l1"], "rank1": teacher["rank1"] + deltas["d_rank1"], **deltas}
+            "l1": max(teacher["l1"] + deltas["d_l1"], 0.0),
+            "rank1": min(max(teacher["rank1"] + deltas["d_rank1"], 0.0), 1.0), **deltas}
 
 
 def plot_choice(results: Mapping[str, Any], summary: Mapping[str, Any]) -> Figure:

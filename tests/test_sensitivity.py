@@ -277,6 +277,8 @@ def test_choice_adds_single_group_changes_and_counts_macs_live(study):
     assert c6_point[1] == pytest.approx(rows["c6"]["rank1"])
     with pytest.raises(ValueError, match="stage must be"):
         V.choice_summary(results, ["c4"], macs, stage="after")
+    worse = {**results, "rows": [{**r, "d_rank1_init": -0.9} for r in results["rows"]]}
+    assert V.choice_summary(worse, ["c4", "c6"], macs)["rank1"] == 0.0          # a sum below 0% is clipped
     for bad in ("c0", "none"):
         with pytest.raises(ValueError, match=rf"no sensitivity rows for groups \['{bad}'\]; measured groups are \['c4', 'c6'\]"):
             V.choice_summary(results, [bad], macs)
