@@ -90,3 +90,19 @@ def test_shipped_teacher_loads_and_frontalizes(arch):
     assert out.shape == (1, 3, size, size) and out.abs().max() <= 1
     assert manifest["steps"] == QUICK_TEACHERS[arch].steps
     assert set(manifest["metrics"]["rank1"]) >= {"15", "30", "45", "60", "75", "90", "mean"}
+
+
+@pytest.mark.skipif("resnet9" not in _shipped_archs(), reason="no shipped ResNet-9 teacher")
+def test_shipped_metrics_reproduce_from_the_half_precision_weights():
+    """Re-running the protocol on the shipped (fp16) ResNet-9 gives the scores in its manifest."""
+    from gancomp_lite.evaluate import evaluate
+    from gancomp_lite.teachers import _data, load_identity
+
+    generator, manifest = load_teacher("resnet9")
+    _, _, test = _data(manifest["preset"], manifest["seed"])
+    result = evaluate(test, load_identity(), generator, progress=False)
+    recorded = manifest["metrics"]
+    for bucket, value in recorded["rank1"].items():
+        assert result["rank1"][bucket] == pytest.approx(value, abs=0.02)
+    assert result["l1"] == pytest.approx(recorded["l1"], abs=1e-3)
+    assert result["ssim"] == pytest.approx(recorded["ssim"], abs=1e-3)
