@@ -1,6 +1,7 @@
 """`gancomp-lite run`: the main job, end to end, for one preset and seed.
 
-Stages, each resumable (a stage whose outputs exist is not redone):
+Stages (re-running is cheap: the data stage reuses the rendered cache, the teachers stage only reads
+the shipped weights):
 
 1. data       render (or reuse) the SynthPIE set, check it, write a preview grid and counts per yaw.
 2. teachers   the shipped teachers (``gancomp_lite/weights``): frontalize test profiles at every
@@ -50,9 +51,7 @@ def _per_abs_yaw(per_yaw: dict[int, int]) -> dict[int, int]:
 
 def teachers_stage(out: Path, preset: str, seed: int) -> dict[str, Any]:
     """Frontalize one neutral-light test profile per |yaw| with every shipped teacher; write Table 1."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     import torch
 
     from data_tools.dataset import load_splits
@@ -75,6 +74,7 @@ def teachers_stage(out: Path, preset: str, seed: int) -> dict[str, Any]:
             rows[arch] = load_teacher(arch, preset)[0](profiles)
     figure = plot_image_rows(rows, n=len(samples), titles=[f"yaw {s['yaw']}" for s in samples])
     figure.savefig(out / "teachers_preview.png", dpi=100)
+    plt.close(figure)
     table = teachers_table(preset)
     (out / "teachers_table.md").write_text(table + "\n")
     return {"preview": str(out / "teachers_preview.png"), "table": str(out / "teachers_table.md")}
