@@ -103,7 +103,7 @@ QUICK_IDENTITY = IdentitySpec(variant="9", width=0.25, input_size=64, steps=400)
 QUICK_TEACHERS: dict[str, TeacherSpec] = {
     "resnet9": TeacherSpec("resnet9", {"ngf": 24, "step": 4}, ("patchgan", {"in_channels": 6, "ndf": 16, "n_layers": 2}),
                            _pix2pix, steps=2400),
-    "tpgan": TeacherSpec("tpgan", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _tpgan, steps=600,
+    "tpgan": TeacherSpec("tpgan", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _tpgan, steps=1500,
                          needs_identity=True, face_template=True),
     "crgan": TeacherSpec("crgan", {"base": 16, "step": 4}, ("crgan", {"base": 8}), _crgan, steps=500,
                          betas=(0.0, 0.9)),
