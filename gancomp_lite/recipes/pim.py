@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from gancomp_lite.losses import (
+    TPGANLossWeights,
     discriminator_loss,
     domain_adversarial_loss,
     generator_loss,
@@ -48,15 +49,9 @@ from gancomp_lite.recipes.base import OptimConfig, Recipe
 
 
 @dataclass(frozen=True)
-class PIMLossWeights:
-    """Weights of L_G (TP-GAN's paper weights for its terms; `ce` and `domain` are ours)."""
+class PIMLossWeights(TPGANLossWeights):
+    """Weights of L_G: TP-GAN's for its terms, with our identity cross-entropy and domain weights."""
 
-    scales: tuple[float, float, float] = (1.0, 1.0, 1.5)
-    sym: float = 0.3
-    adv: float = 1e-3
-    ip: float = 3e-3
-    tv: float = 1e-4
-    local: float = 3.0
     ce: float = 0.1
     domain: float = 0.1
 
