@@ -152,10 +152,12 @@ def test_multiscale_pixel_loss_resizes_target_and_weights_scales():
         L.multiscale_pixel_loss(outputs, target, weights=(1.0, 1.0))
 
 
-def test_identity_preserving_uses_last_two_layers():
+def test_identity_preserving_uses_last_two_layers_summed_over_channels():
     fake = {"fc": torch.zeros(2, 4), "last_conv": torch.zeros(2, 3, 2, 2), "conv1": torch.zeros(2, 1)}
     real = {"fc": torch.ones(2, 4), "last_conv": torch.full((2, 3, 2, 2), -2.0), "conv1": torch.full((2, 1), 9.0)}
-    assert L.identity_preserving_loss(fake, real).item() == pytest.approx(1.0 + 2.0)
+    real["last_conv"][:, :, 0, 0] = 0.0          # one position of four already matches
+    # fc: |1| over 4 channels = 4 per sample; last_conv: 3 channels x 2 = 6 at three of four positions
+    assert L.identity_preserving_loss(fake, real).item() == pytest.approx(4.0 + 6.0 * 3 / 4)
     with pytest.raises(KeyError, match="last_conv"):
         L.identity_preserving_loss({"fc": fake["fc"]}, real)
 

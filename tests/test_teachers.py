@@ -14,7 +14,9 @@ from gancomp_lite.teachers import (
     TEACHER_FILE,
     WEIGHTS_DIR,
     build_discriminator,
+    identity_sha256,
     load_teacher,
+    near_frontal,
     ship_teacher,
 )
 
@@ -106,3 +108,34 @@ def test_shipped_metrics_reproduce_from_the_half_precision_weights():
         assert result["rank1"][bucket] == pytest.approx(value, abs=0.02)
     assert result["l1"] == pytest.approx(recorded["l1"], abs=1e-3)
     assert result["ssim"] == pytest.approx(recorded["ssim"], abs=1e-3)
+
+
+def test_near_frontal_keeps_small_yaws_and_the_identity_labels(multipie_tree):
+    from data_tools.dataset import FaceDataset, load_records
+
+    train = FaceDataset(load_records(multipie_tree, "multipie"), 16)
+    subset = near_frontal(train, 30)
+    assert {15, 30} <= {abs(r.yaw) for r in subset.records} <= {0, 15, 30}
+    assert len(subset) < len(train) and subset.identities == train.identities
+    assert subset[0]["identity"] == train.identities.index(subset.records[0].identity)
+
+
+@pytest.mark.parametrize("arch", _shipped_archs())
+def test_shipped_scores_come_from_the_shipped_identity_network(arch):
+    """A teacher's metrics go stale when the identity network is retrained: its manifest names the one used."""
+    _, manifest = load_teacher(arch)
+    assert manifest["identity_sha256"] == identity_sha256(), (
+        f"{arch} was scored with another identity network: `gancomp-lite teachers rescore --arch {arch}` "
+        f"(or retrain it if its objective uses the identity network)")
+
+
+FRONTALIZE_BETTER_THAN_RAW = ("resnet9", "tpgan", "pim")   # CR-GAN's quick teacher does not (README)
+
+
+@pytest.mark.parametrize("arch", FRONTALIZE_BETTER_THAN_RAW)
+def test_shipped_teacher_beats_the_raw_profiles_at_large_yaw(arch):
+    """The benchmark's point: frontalized rank-1 above raw-profile rank-1 at every |yaw| >= 45."""
+    _, manifest = load_teacher(arch)
+    rank1, raw = manifest["metrics"]["rank1"], manifest["metrics"]["rank1_raw"]
+    assert all(rank1[yaw] > raw[yaw] for yaw in ("45", "60", "75", "90")), (rank1, raw)
+    assert raw["90"] < 0.7 * raw["15"]                   # and large yaw is genuinely hard for the raw profiles

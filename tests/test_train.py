@@ -234,6 +234,29 @@ def test_pix2pix_distillation_trains_adapters_not_teacher(tmp_path):
         Pix2PixRecipe(student, TinyPatchD(), teacher=teacher)
 
 
+
+def test_identity_preserving_term_trains_g_and_leaves_the_identity_net_frozen(tmp_path):
+    from gancomp_lite.models.lightcnn import LightCNN
+
+    identity = LightCNN("9", num_classes=3, width=0.125, input_size=SIZE).eval().requires_grad_(False)
+    identity_before = {k: v.clone() for k, v in identity.state_dict().items()}
+    recipe = make_recipe(identity_net=identity, lambda_identity=2.0)
+    batch = torch.utils.data.default_collate([PairDataset()[i] for i in range(4)])
+    recipe.setup("cpu", OptimConfig(lr=1e-3), total_steps=2)
+    torch.manual_seed(7)                                   # TinyGenerator draws noise: same draw in both calls
+    expected = recipe._identity_loss(recipe.raw("G")(batch["profile"]), batch["frontal"]).item()
+    torch.manual_seed(7)
+    metrics = recipe.train_step(batch, 0)
+    assert metrics["loss_G_ip"] == pytest.approx(expected, rel=1e-5) and expected > 0
+    assert metrics["loss_G"] == pytest.approx(metrics["loss_G_gan"] + 10.0 * metrics["loss_G_recon"]
+                                              + 2.0 * metrics["loss_G_ip"], rel=1e-5)
+    assert_same(identity.state_dict(), identity_before, "identity net")
+    result = Trainer(make_recipe(identity_net=identity), PairDataset(), config(tmp_path, steps=2)).fit()
+    state, manifest = load_checkpoint(result.checkpoint)
+    assert "I" not in state["recipe"]["modules"] and manifest["lambda_identity"] == 3e-3
+    assert load_checkpoint(Trainer(make_recipe(), PairDataset(), config(tmp_path / "plain", steps=1)).fit()
+                           .checkpoint)[1]["lambda_identity"] is None
+
 def test_mixed_precision_path_with_grad_scaler():
     """The AMP branch (float16 autocast + GradScaler) normally runs on CUDA; force it on CPU to exercise it."""
     recipe = make_recipe()

@@ -1,11 +1,15 @@
 """The paper's generic paired frontalization objective (eq. 3 + eq. 2, optionally + eq. 4 = eq. 5).
 
     L_G = L_cGAN(G, D) + lambda_recon * ||G(x) - y||_1 [+ lambda_distill * sum_t MSE(T_t(x), f_t(G_t(x)))]
+                                                     [+ lambda_identity * L_ip(G(x), y)]
 
 with a conditional discriminator D(x, y) that sees the profile x stacked with a frontal y (real)
 or G(x) (fake), e.g. a PatchGAN. Without a teacher this trains a teacher (or any paired
 frontalizer); with a teacher, taps and adapters it is GAN Compression's distillation stage.
 Defaults follow GAN Compression's pix2pix setting (hinge loss, lambda_recon 100, lambda_distill 1).
+The optional L_ip is TP-GAN's identity-preserving term (a frozen identity network's last two
+layers, TP-GAN's weight 3e-3); pix2pix has no such term, so it is off unless an identity network
+is given.
 """
 from __future__ import annotations
 
@@ -15,12 +19,20 @@ import torch
 from torch import nn
 
 from gancomp_lite.distill import FeatureAdapters, distill_loss, feature_taps
-from gancomp_lite.losses import conditional_pair, discriminator_loss, generator_loss, reconstruction_loss
+from gancomp_lite.losses import (
+    conditional_pair,
+    discriminator_loss,
+    generator_loss,
+    identity_preserving_loss,
+    reconstruction_loss,
+)
+from gancomp_lite.models.lightcnn import to_identity_input
 from gancomp_lite.recipes.base import OptimConfig, Recipe
 
 
 class Pix2PixRecipe(Recipe):
-    """Paired cGAN frontalization; modules "G", "D" (trainable), optional "T" (frozen teacher) and "A" (adapters).
+    """Paired cGAN frontalization; modules "G", "D" (trainable), optional frozen "T" (teacher) with "A"
+    (adapters) and optional frozen "I" (identity network for L_ip).
 
     Batches need "profile" (x) and "frontal" (y), (N, 3, S, S) in [-1, 1]. The D loss is halved,
     as in pix2pix and GAN Compression, to slow D relative to G. G and the adapters share one Adam.
@@ -38,11 +50,14 @@ class Pix2PixRecipe(Recipe):
         teacher: nn.Module | None = None,
         adapters: FeatureAdapters | None = None,
         lambda_distill: float = 1.0,
+        identity_net: nn.Module | None = None,
+        lambda_identity: float = 3e-3,
     ):
         super().__init__()
         if (teacher is None) != (adapters is None):
             raise ValueError("distillation needs both a teacher and its adapters (see gancomp_lite.distill.build_adapters)")
         self.gan_mode, self.lambda_recon, self.lambda_distill = gan_mode, float(lambda_recon), float(lambda_distill)
+        self.lambda_identity = float(lambda_identity)
         self.add_module("G", generator)
         self.add_module("D", discriminator)
         self.distilling = teacher is not None
@@ -50,6 +65,9 @@ class Pix2PixRecipe(Recipe):
             self.add_module("T", teacher, trainable=False)
             self.add_module("A", adapters)
             self.taps = list(adapters.keys())
+        self.use_identity = identity_net is not None
+        if self.use_identity:
+            self.add_module("I", identity_net, trainable=False)
 
     def configure_optimizers(self, optim: OptimConfig) -> None:
         self.add_optimizer("G", ["G", "A"] if self.distilling else ["G"], optim)
@@ -70,6 +88,10 @@ class Pix2PixRecipe(Recipe):
             loss_recon = reconstruction_loss(fake, frontal)
             loss_g = loss_gan + self.lambda_recon * loss_recon
             metrics = {"loss_D": loss_d.item(), "loss_G_gan": loss_gan.item(), "loss_G_recon": loss_recon.item()}
+            if self.use_identity:
+                loss_ip = self._identity_loss(fake, frontal)
+                loss_g = loss_g + self.lambda_identity * loss_ip
+                metrics["loss_G_ip"] = loss_ip.item()
             if self.distilling:
                 with torch.no_grad():
                     teacher_feats = feature_taps(self.run("T", profile, method="forward_all"), self.taps)
@@ -81,6 +103,12 @@ class Pix2PixRecipe(Recipe):
         metrics["loss_G"] = loss_g.item()
         return metrics
 
+    def _identity_loss(self, fake: torch.Tensor, frontal: torch.Tensor) -> torch.Tensor:
+        net = self.raw("I")
+        with torch.no_grad():
+            real_feats = net.features(to_identity_input(frontal, net.input_size))
+        return identity_preserving_loss(net.features(to_identity_input(fake, net.input_size)), real_feats)
+
     def manifest(self) -> dict[str, Any]:
         return {
             **super().manifest(),
@@ -90,4 +118,5 @@ class Pix2PixRecipe(Recipe):
             "lambda_recon": self.lambda_recon,
             "lambda_distill": self.lambda_distill if self.distilling else None,
             "taps": self.taps if self.distilling else None,
+            "lambda_identity": self.lambda_identity if self.use_identity else None,
         }
