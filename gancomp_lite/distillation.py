@@ -35,7 +35,7 @@ from torch.utils.data import Dataset
 
 from gancomp_lite.checkpoint import CheckpointError, save_checkpoint
 from gancomp_lite.distill import FeatureAdapters, distill_loss, feature_taps
-from gancomp_lite.losses import conditional_pair, discriminator_loss, generator_loss, reconstruction_loss
+from gancomp_lite.losses import reconstruction_loss
 from gancomp_lite.models.registry import build, channel_space
 from gancomp_lite.models.tpgan import TPGAN
 from gancomp_lite.recipes.base import Recipe
@@ -173,22 +173,11 @@ class Pix2PixDistillRecipe(_TeacherTerms, Pix2PixRecipe):
         self.add_optimizer("D", ["D"], optim)
 
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
-        profile, frontal = batch["profile"], batch["frontal"]
-        self._run_teacher(profile)
-        with self.autocast():
-            outputs = self.run("G", profile, method="forward_all")
-            fake = outputs["image"]
-            real_logits = self.run("D", conditional_pair(profile, frontal))
-            fake_logits = self.run("D", conditional_pair(profile, fake.detach()))
-            loss_d = 0.5 * discriminator_loss(real_logits, fake_logits, self.gan_mode)
-        self.optimize(loss_d, "D")
-        with self.autocast():
-            terms = {"gan": generator_loss(self.run("D", conditional_pair(profile, fake)), self.gan_mode),
-                     "recon": self.lambda_recon * reconstruction_loss(fake, frontal),
-                     **self._teacher_term(outputs)}
-            loss_g = sum(terms.values())
-        self.optimize(loss_g, "G")
-        return {"loss_D": loss_d.item(), **{f"loss_G_{k}": v.item() for k, v in terms.items()}, "loss_G": loss_g.item()}
+        self._run_teacher(batch["profile"])
+        return super().train_step(batch, step)
+
+    def _extra_terms(self, outputs, batch) -> dict[str, torch.Tensor]:
+        return {**super()._extra_terms(outputs, batch), **self._teacher_term(outputs)}
 
     def manifest(self) -> dict[str, Any]:
         return {**super().manifest(), **self.distill_manifest()}

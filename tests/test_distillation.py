@@ -81,6 +81,8 @@ def test_each_mode_adds_its_own_teacher_term_with_the_right_value():
         else:
             assert metrics["loss_G_distill"] == pytest.approx(expected, rel=1e-4)
         parts = sum(v for k, v in metrics.items() if k.startswith("loss_G_"))
+        if "loss_G_recon" in metrics:       # pix2pix logs the plain L1 of eq. 2, the other terms weighted
+            parts += (recipe.lambda_recon - 1) * metrics["loss_G_recon"]
         assert metrics["loss_G"] == pytest.approx(parts, rel=1e-5)
     assert ("A" in _recipe("feature").modules) and ("A" not in _recipe("output").modules)
     assert seen["output"]["loss_G_distill"] != pytest.approx(seen["feature"]["loss_G_distill"])

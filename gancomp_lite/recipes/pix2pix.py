@@ -35,7 +35,8 @@ class Pix2PixRecipe(Recipe):
     (adapters) and optional frozen "I" (identity network for L_ip).
 
     Batches need "profile" (x) and "frontal" (y), (N, 3, S, S) in [-1, 1]. The D loss is halved,
-    as in pix2pix and GAN Compression, to slow D relative to G. G and the adapters share one Adam.
+    as in pix2pix and GAN Compression, to slow D relative to G. Logged: "loss_G_recon" is the plain
+    L1 of eq. 2; the other "loss_G_*" terms are weighted as they enter L_G. G and the adapters share one Adam.
     """
 
     name = "pix2pix"
@@ -86,22 +87,24 @@ class Pix2PixRecipe(Recipe):
         with self.autocast():
             loss_gan = generator_loss(self.run("D", conditional_pair(profile, fake)), self.gan_mode)
             loss_recon = reconstruction_loss(fake, frontal)
-            loss_g = loss_gan + self.lambda_recon * loss_recon
-            metrics = {"loss_D": loss_d.item(), "loss_G_gan": loss_gan.item(), "loss_G_recon": loss_recon.item()}
-            if self.use_identity:
-                loss_ip = self._identity_loss(fake, frontal)
-                loss_g = loss_g + self.lambda_identity * loss_ip
-                metrics["loss_G_ip"] = loss_ip.item()
-            if self.distilling:
-                with torch.no_grad():
-                    teacher_feats = feature_taps(self.run("T", profile, method="forward_all"), self.taps)
-                student_feats = feature_taps(outputs, self.taps)
-                loss_distill = distill_loss(teacher_feats, student_feats, lambda feats: self.run("A", feats))
-                loss_g = loss_g + self.lambda_distill * loss_distill
-                metrics["loss_G_distill"] = loss_distill.item()
+            extra = self._extra_terms(outputs, batch)
+            loss_g = loss_gan + self.lambda_recon * loss_recon + sum(extra.values())
         self.optimize(loss_g, "G")
-        metrics["loss_G"] = loss_g.item()
-        return metrics
+        return {"loss_D": loss_d.item(), "loss_G_gan": loss_gan.item(), "loss_G_recon": loss_recon.item(),
+                **{f"loss_G_{name}": term.item() for name, term in extra.items()}, "loss_G": loss_g.item()}
+
+    def _extra_terms(self, outputs: dict[str, torch.Tensor], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """The weighted generator terms beyond eq. 2-3, by name: L_ip and the built-in eq. 4 distillation."""
+        terms = {}
+        if self.use_identity:
+            terms["ip"] = self.lambda_identity * self._identity_loss(outputs["image"], batch["frontal"])
+        if self.distilling:
+            with torch.no_grad():
+                teacher_feats = feature_taps(self.run("T", batch["profile"], method="forward_all"), self.taps)
+            student_feats = feature_taps(outputs, self.taps)
+            terms["distill"] = self.lambda_distill * distill_loss(teacher_feats, student_feats,
+                                                                  lambda feats: self.run("A", feats))
+        return terms
 
     def _identity_loss(self, fake: torch.Tensor, frontal: torch.Tensor) -> torch.Tensor:
         net = self.raw("I")
