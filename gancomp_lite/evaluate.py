@@ -92,7 +92,7 @@ def _pixel_scores(output: torch.Tensor, target: torch.Tensor) -> dict[str, torch
 
 
 # ------------------------------------------------------------------ the protocol
-def _frontalize(generator: nn.Module | Frontalizer, batch: dict[str, Any]) -> torch.Tensor:
+def frontalize_batch(generator: nn.Module | Frontalizer, batch: dict[str, Any]) -> torch.Tensor:
     """A module with a `frontalize(batch)` method gets the whole batch; other modules get the profiles."""
     if isinstance(generator, nn.Module):
         method = getattr(generator, "frontalize", None)
@@ -183,7 +183,7 @@ def evaluate(
             real.append(identity_features(frontal).cpu())
             raw.add(identity_features(batch["profile"]), batch["profile"], frontal)
             if generator is not None:
-                output = _frontalize(generator, batch)
+                output = frontalize_batch(generator, batch)
                 if not isinstance(output, torch.Tensor) or output.shape != frontal.shape:
                     got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
                     raise ValueError(f"the generator must return images shaped like the frontal targets "

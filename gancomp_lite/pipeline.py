@@ -54,7 +54,10 @@ def teachers_stage(out: Path, preset: str, seed: int) -> dict[str, Any]:
     import matplotlib.pyplot as plt
     import torch
 
+    from torch.utils.data import default_collate
+
     from data_tools.dataset import load_splits
+    from gancomp_lite.evaluate import frontalize_batch
     from gancomp_lite.teachers import QUICK_TEACHERS, load_teacher, teachers_table
     from gancomp_lite.viz import plot_image_rows
 
@@ -67,11 +70,11 @@ def teachers_stage(out: Path, preset: str, seed: int) -> dict[str, Any]:
         if record.illumination == "07" and record.yaw >= 0 and record.yaw not in picks:
             picks[record.yaw] = index
     samples = [test[picks[yaw]] for yaw in sorted(picks, reverse=True)]
-    profiles = torch.stack([s["profile"] for s in samples])
-    rows = {"profile": profiles, "ground truth": torch.stack([s["frontal"] for s in samples])}
+    batch = default_collate(samples)
+    rows = {"profile": batch["profile"], "ground truth": batch["frontal"]}
     with torch.no_grad():
         for arch in QUICK_TEACHERS:
-            rows[arch] = load_teacher(arch, preset)[0](profiles)
+            rows[arch] = frontalize_batch(load_teacher(arch, preset)[0], batch)   # as the evaluation does
     figure = plot_image_rows(rows, n=len(samples), titles=[f"yaw {s['yaw']}" for s in samples])
     figure.savefig(out / "teachers_preview.png", dpi=100)
     plt.close(figure)

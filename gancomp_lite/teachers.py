@@ -258,17 +258,18 @@ def ship_teacher(path: Path, arch: str, preset: str, size: int, knobs: dict[str,
 def rescore_teacher(arch: str, preset: str = "quick", weights_dir: Path = WEIGHTS_DIR,
                     progress: bool = True) -> dict[str, Any]:
     """Re-run the evaluation protocol on a shipped teacher with the shipped identity network and
-    rewrite the metrics in its manifest; the weights stay as they are. Run it after retraining the
-    identity network of a teacher whose objective does not use it (so its weights are still what
-    its command produces). Returns the new metrics.
+    rewrite the metrics in its manifest; the weights stay as they are. Run it after the protocol
+    or the identity network changed; a teacher whose objective uses the identity network must have
+    been trained with the current one (else its weights are no longer what its command produces).
+    Returns the new metrics.
     """
     from gancomp_lite.evaluate import evaluate
 
     path = Path(weights_dir) / TEACHER_FILE.format(arch=arch, preset=preset)
     state, manifest = load_checkpoint(path, expect={"arch": arch, "preset": preset})
-    if QUICK_TEACHERS[arch].needs_identity:
-        raise ValueError(f"{arch}'s objective uses the identity network: retrain it "
-                         f"(`gancomp-lite teachers train --arch {arch}`) instead of rescoring")
+    if QUICK_TEACHERS[arch].needs_identity and manifest.get("identity_sha256") != identity_sha256(preset, weights_dir):
+        raise ValueError(f"{arch}'s objective uses the identity network, which changed since it was trained: "
+                         f"retrain it (`gancomp-lite teachers train --arch {arch}`) instead of rescoring")
     generator, _ = load_teacher(arch, preset, weights_dir)
     _, _, test = _data(preset, manifest["seed"])
     metrics = evaluate(test, load_identity(preset, weights_dir), generator, progress=progress)
@@ -367,8 +368,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     train.add_argument("--minutes", type=float, default=None, help="stop (resumably) after this much time per teacher")
     train.set_defaults(func=_train)
-    rescore = sub.add_parser("rescore", help="re-evaluate shipped teachers with the shipped identity network")
-    rescore.add_argument("--arch", default="resnet9,crgan", help="comma list of teachers whose objective ignores it")
+    rescore = sub.add_parser("rescore", help="re-evaluate shipped teachers (after a protocol or identity-network change)")
+    rescore.add_argument("--arch", default=",".join(QUICK_TEACHERS), help="comma list of shipped teachers")
     rescore.add_argument("--preset", choices=["quick"], default="quick")
     rescore.set_defaults(func=_rescore)
     table = sub.add_parser("table", help="Table 1 for the shipped teachers (markdown)")

@@ -101,6 +101,22 @@ def test_part_rotators_see_the_boxes_and_right_eye_gets_both_eyes():
     assert not torch.allclose(out["patch_nose"], default["patch_nose"])
 
 
+
+def test_frontalize_crops_the_parts_at_the_batch_landmarks_as_in_training():
+    """The evaluation protocol must feed the parts the way the recipe trains them: at the profile's landmarks."""
+    torch.manual_seed(0)
+    model = tpgan.build(None, 64, base=8).eval()
+    x = _images(2, 64, seed=2)
+    landmarks = torch.tensor([[[20.0, 26.0], [40.0, 27.0], [30.0, 36.0], [22.0, 46.0], [38.0, 46.0]]] * 2)
+    landmarks[1] = float("nan")                               # unknown points: template boxes for that sample
+    with torch.no_grad():
+        got = model.frontalize({"profile": x, "landmarks": landmarks})
+        expected = model(x, tpgan.landmark_boxes(landmarks, 64, model.template))
+        plain = model(x)
+        assert torch.equal(model.frontalize({"profile": x}), plain)
+    assert torch.equal(got, expected)
+    assert not torch.allclose(got[0], plain[0]) and torch.allclose(got[1], plain[1])
+
 def test_mirror_input_option_sets_the_global_input_channels():
     mirrored = tpgan.build(None, 64, base=8)
     plain = tpgan.build(None, 64, base=8, mirror_input=False)

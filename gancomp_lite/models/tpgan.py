@@ -541,6 +541,14 @@ class TPGAN(nn.Module):
     def forward(self, x: torch.Tensor, boxes: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_all(x, boxes)["image"]
 
+    def frontalize(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Frontalize a data batch as TP-GAN is trained and tested: the parts are cropped around the
+        profile's own landmarks (batch "landmarks"; template boxes where a point is unknown or the
+        batch has none). The evaluation protocol calls this."""
+        landmarks = batch.get("landmarks")
+        boxes = None if landmarks is None else landmark_boxes(landmarks, self.size, self.template)
+        return self(batch["profile"], boxes)
+
 
 def build(config: Mapping[str, int] | None, size: int, base: int = 64, mirror_input: bool = True, step: int = 8,
           z_dim: int = 100, noise_std: float = 0.02, num_classes: int = 0, separable: bool | Collection[str] = False,
