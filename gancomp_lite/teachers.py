@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import nn
@@ -29,6 +29,9 @@ from gancomp_lite.models.registry import build, channel_space
 from gancomp_lite.presets import get_preset
 from gancomp_lite.recipes.base import Recipe
 from gancomp_lite.seeding import seed_everything
+
+if TYPE_CHECKING:
+    from data_tools.dataset import FaceDataset
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 IDENTITY_FILE = "lightcnn-{preset}.pt"
@@ -135,7 +138,7 @@ def _split_note(root: Path, train, test) -> dict[str, Any]:
             "train_pairs": len(train), "test_pairs": len(test)}
 
 
-def near_frontal(dataset, max_yaw: int):
+def near_frontal(dataset: FaceDataset, max_yaw: int) -> FaceDataset:
     """The pairs of a FaceDataset whose profile lies within +-max_yaw, keeping its identity labels."""
     from data_tools.dataset import FaceDataset
 

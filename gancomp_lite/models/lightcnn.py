@@ -163,12 +163,13 @@ def train_identity_network(
     device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> LightCNN:
-    """Train a Light-CNN to classify identities from ALL views (profile and frontal images alike).
+    """Train a Light-CNN to classify identities from both images of every pair it is given.
 
     Each sample of `dataset` is a dict with "profile" and "frontal" RGB images in [-1, 1] and an
     integer "identity" label in [0, num_classes). Both views go into every batch (plus random
-    horizontal flips), so the features learn some pose robustness but stay imperfect at large yaw:
-    exactly what makes frontalization measurably useful. Cross-entropy, Adam, seeded; the model is
+    horizontal flips). Which poses it learns from is the caller's choice: the quick preset gives it
+    near-frontal pairs only, like the web faces the real Light-CNN learns from
+    (`gancomp_lite.teachers.IdentitySpec.max_yaw`). Cross-entropy, Adam, seeded; the model is
     returned in eval mode.
     """
     generator = seed_everything(seed)
