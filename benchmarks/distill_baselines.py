@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from gancomp_lite.distillation import scaled_config
+from gancomp_lite.compress.distillation import scaled_config
 from gancomp_lite.teachers import WEIGHTS_DIR, load_teacher
-from gancomp_lite.viz_distill import sweep_from_summaries, sweep_path, sweep_table
+from gancomp_lite.viz.distill import sweep_from_summaries, sweep_path, sweep_table
 
 BASELINES = {"scratch": ("scratch", None, None, False), "output": ("output", None, None, False),
              "feature": ("feature", None, 1.0, False), "feature, random D": ("feature", None, 1.0, True)}

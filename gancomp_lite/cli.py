@@ -16,7 +16,7 @@ COMMAND_MODULES = (
     "gancomp_lite.evaluate",
     "gancomp_lite.teachers",
     "gancomp_lite.pipeline",
-    "gancomp_lite.distillation",
+    "gancomp_lite.compress.distillation",
 )
 
 

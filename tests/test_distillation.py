@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gancomp_lite import distillation
+from gancomp_lite.compress import distillation
 from gancomp_lite.distill import feature_taps
 from gancomp_lite.models import tpgan
 from gancomp_lite.models.discriminator import PatchGAN, TPGANDiscriminator
@@ -172,7 +172,7 @@ def test_scaled_config_picks_the_nearest_allowed_width_per_group():
 
 
 def test_a_resumed_stage_reports_its_whole_loss_history(tmp_path):
-    from gancomp_lite.distillation import _logged
+    from gancomp_lite.compress.distillation import _logged
     from gancomp_lite.train import Trainer, TrainConfig
 
     recipe = _recipe("output")

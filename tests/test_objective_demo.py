@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from data_tools.protocol import NEUTRAL_ILLUMINATION
 from data_tools.records import FaceRecord
 from data_tools.synthpie import render_synthpie
-from gancomp_lite import objective_demo as od
+from gancomp_lite.viz import objective_demo as od
 from gancomp_lite.presets import get_preset
 from gancomp_lite.recipes import OptimConfig
 

@@ -17,8 +17,8 @@ from torch.utils.data import Dataset
 
 from data_tools.protocol import NEUTRAL_ILLUMINATION
 from gancomp_lite import cost
-from gancomp_lite import sensitivity as S
-from gancomp_lite import viz_sensitivity as V
+from gancomp_lite.compress import sensitivity as S
+from gancomp_lite.viz import sensitivity as V
 from gancomp_lite.models.registry import build
 from gancomp_lite.nn.blocks import SeparableConv2d
 from gancomp_lite.nn.elastic import ElasticConv2d, ElasticConvTranspose2d

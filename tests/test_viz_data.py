@@ -5,7 +5,7 @@ import pytest
 from conftest import make_multipie
 from data_tools.dataset import FaceDataset
 from data_tools.multipie import load_multipie
-from gancomp_lite import viz_data
+from gancomp_lite.viz import data as viz_data
 
 
 @pytest.fixture(autouse=True)

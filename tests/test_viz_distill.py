@@ -9,8 +9,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from gancomp_lite import viz_distill as vdist  # noqa: E402
-from gancomp_lite.distillation import make_adapters  # noqa: E402
+from gancomp_lite.viz import distill as vdist  # noqa: E402
+from gancomp_lite.compress.distillation import make_adapters  # noqa: E402
 from gancomp_lite.models.registry import build  # noqa: E402
 
 SIZE = 16

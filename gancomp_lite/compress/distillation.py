@@ -221,7 +221,7 @@ def student_discriminator(make_d: Callable[[], nn.Module], teacher_d_state: Mapp
         return discriminator, "random (inherit_d=False)"
     if teacher_d_state is None:
         warnings.warn("the teacher's discriminator is not available: the student's D starts from random weights "
-                      "(the paper inherits the teacher's D; see gancomp_lite.distillation)", stacklevel=2)
+                      "(the paper inherits the teacher's D; see gancomp_lite.compress.distillation)", stacklevel=2)
         return discriminator, "random (teacher D not available)"
     try:
         discriminator.load_state_dict(teacher_d_state)

@@ -1,6 +1,6 @@
 """Plots and the widget of notebook 03 (separable convolutions and layer sensitivity).
 
-Pure functions of plain data (cost-model layer tables, the dict ``gancomp_lite.sensitivity``
+Pure functions of plain data (cost-model layer tables, the dict ``gancomp_lite.compress.sensitivity``
 returns) that return a matplotlib Figure, plus one widget factory that redraws through a
 module-level callback and never returns the figure from it (it would be shown twice).
 """
@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from gancomp_lite.sensitivity import CONTROL, separable_cost
+from gancomp_lite.compress.sensitivity import CONTROL, separable_cost
 
 ROLE_COLOURS = {"residual": "tab:blue", "upsampling": "tab:red", "other": "tab:gray", "control": "black"}
 CONV_KINDS = ("conv", "convT", "depthwise", "depthwise-convT", "linear")

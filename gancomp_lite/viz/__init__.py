@@ -5,7 +5,7 @@ that returns a matplotlib Figure, so a notebook cell, a widget callback and a un
 the same code. Widget factories build their controls with ipywidgets APIs common to 7.7 (Colab)
 and 8 (`interactive_output`, sliders with ``continuous_update=False``, `VBox`), redraw through a
 module-level callback, and never return the figure from that callback (it would be shown twice).
-Data pictures (views, identities, landmarks) live in `gancomp_lite.viz_data`.
+Data pictures (views, identities, landmarks) live in `gancomp_lite.viz.data`.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from gancomp_lite.viz_data import to_image
+from gancomp_lite.viz.data import to_image
 
 LOSS_NAMES = ("loss_D", "loss_G_gan", "loss_G_recon")   # the terms of eq. 3 and eq. 2 as the recipes log them
 LOSS_TITLES = {"loss_D": "D loss (eq. 3)", "loss_G_gan": "G adversarial loss (eq. 3)",
