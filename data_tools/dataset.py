@@ -202,6 +202,19 @@ def load_splits(root: Path, fmt: str = "multipie", size: int | None = None, *, s
     return tuple(FaceDataset(part, size, align=align, mirror=mirror, preload=preload) for part in (train, test))
 
 
+def hold_out_identities(dataset: FaceDataset, n: int) -> tuple[FaceDataset, FaceDataset]:
+    """(rest, held out): the last `n` identities of `dataset` (sorted names) become a validation set.
+
+    Search and model selection read the held-out identities, never the test ones.
+    """
+    names = sorted({r.identity for r in dataset.records})
+    if not 0 < n < len(names):
+        raise DataError(f"cannot hold out {n} of {len(names)} identities: keep at least one on each side")
+    held = set(names[-n:])
+    parts = ([r for r in dataset.records if r.identity not in held], [r for r in dataset.records if r.identity in held])
+    return tuple(FaceDataset(part, dataset.size, align=dataset.align, mirror=dataset.mirror) for part in parts)
+
+
 def gallery_records(records: Iterable[FaceRecord], illumination: str | None = NEUTRAL_ILLUMINATION) -> list[FaceRecord]:
     """One frontal image per identity for rank-1 evaluation: its first appearance (earliest
     session, then recording) at the given illumination (None: any). Returned as yaw-0 records

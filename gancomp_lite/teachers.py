@@ -133,6 +133,31 @@ def _data(preset: str, seed: int):
     return root, train, test
 
 
+VALIDATION_IDENTITIES = {"quick": 10, "full": 30}
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Identity-disjoint splits: `train` for training, `val` for search and model selection, `test` for reports."""
+    root: Path
+    train: "FaceDataset"
+    val: "FaceDataset"
+    test: "FaceDataset"
+
+
+def quick_splits(preset: str = "quick", seed: int = 0) -> Splits:
+    """The preset's SynthPIE set as train / validation / test.
+
+    Validation = the last identities of the renderer's training split (the teachers trained on them;
+    the compression stages do not). Test = the renderer's test split, used for final reports only.
+    """
+    from data_tools.dataset import hold_out_identities
+
+    root, train, test = _data(preset, seed)
+    rest, val = hold_out_identities(train, VALIDATION_IDENTITIES[preset])
+    return Splits(root, rest, val, test)
+
+
 def _split_note(root: Path, train, test) -> dict[str, Any]:
     return {"root_name": root.name, "train_identities": len(train.identities), "test_identities": len(test.identities),
             "train_pairs": len(train), "test_pairs": len(test)}
