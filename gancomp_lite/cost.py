@@ -50,9 +50,11 @@ from gancomp_lite.nn.elastic import (
     ElasticMixin,
     elastic_layers,
 )
+from gancomp_lite.errors import InputError, check_range, int_in
 from gancomp_lite.space import ChannelSpace, ConfigError
 
 CONVENTIONS = ("gancomp", "physical")
+MAX_SIZE, MAX_WIDTH = 4096, 4096                            # `macs` limits: beyond them the trace exhausts memory
 DEFAULT_SIZES = {"resnet9": 256, "mobile-resnet9": 256}     # GAN Compression's; faces default to 128
 WIDTH_KNOBS = ("ngf", "base", "gf_dim", "width")            # what --ngf maps to, first one a family has
 COUNTED_TYPES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm2d, nn.InstanceNorm2d, nn.LayerNorm,
@@ -442,8 +444,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     macs = subparsers.add_parser("macs", help="MACs and parameters of a generator at a channel config")
     macs.add_argument("--arch", choices=sorted(FAMILIES), required=True)
     macs.add_argument("--config", default=None, help="config string, e.g. 16_16_32_16_32_32_16_16 (default: teacher)")
-    macs.add_argument("--ngf", type=int, default=None, help="the family's base width knob (ngf / base)")
-    macs.add_argument("--size", type=int, default=None, help="input size (default: 256 for ResNets, else 128)")
+    macs.add_argument("--ngf", type=int_in(1, MAX_WIDTH), default=None,
+                      help=f"the family's base width knob (ngf / base), 1-{MAX_WIDTH}")
+    macs.add_argument("--size", type=int_in(1, MAX_SIZE), default=None,
+                      help=f"input size, at most {MAX_SIZE} (default: 256 for ResNets, else 128)")
     macs.add_argument("--convention", choices=CONVENTIONS, default="gancomp")
     macs.add_argument("--knob", type=_parse_knob, action="append", default=[], metavar="KEY=VALUE",
                       help="any other knob of the family (repeatable)")
@@ -453,15 +457,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _macs_command(args: argparse.Namespace) -> int:
     knobs = dict(args.knob)
-    size = args.size or default_size(args.arch)
+    size = default_size(args.arch) if args.size is None else args.size
+    for key, value in knobs.items():     # a width or size knob past the limits would exhaust memory
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            check_range(f"--knob {key}", value, None, MAX_WIDTH)
+    if args.config is not None and not args.config.strip():
+        raise InputError("--config is empty; give a config string such as the teacher's, or leave --config out")
     try:
         if args.ngf is not None:
             knobs[width_knob(args.arch)] = args.ngf
         model = CostModel.for_arch(args.arch, size, **knobs)
-        config = model.space.decode(args.config) if args.config else model.space.teacher()
+        config = model.space.teacher() if args.config is None else model.space.decode(args.config)
         cost = model.cost(config, args.convention)
     except (ValueError, TypeError) as err:       # ConfigError and ChannelError are ValueErrors
-        raise SystemExit(f"gancomp-lite macs: {err}") from err
+        raise InputError(str(err)) from err
     report = {"arch": args.arch, "config": model.space.encode(config), "size": size,
               "convention": args.convention, "macs": cost.macs, "params": cost.params, "knobs": knobs}
     if args.json:
