@@ -530,7 +530,8 @@ def bench(arch: str, student: str | Path | None = None, config: str | None = Non
 
 # ------------------------------------------------------------------ `gancomp-lite bench`
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from gancomp_lite.cost import CONVENTIONS, _parse_knob
+    from gancomp_lite.cost import CONVENTIONS, MAX_SIZE, _parse_knob
+    from gancomp_lite.errors import int_in
     from gancomp_lite.models.registry import FAMILIES
 
     cmd = subparsers.add_parser("bench", help="latency, memory and file size of a teacher and its student (Table 4)")
@@ -539,13 +540,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     which = cmd.add_mutually_exclusive_group()
     which.add_argument("--student", type=Path, default=None, help="a student generator checkpoint (.pt)")
     which.add_argument("--config", default=None, help="a student config string, built untrained at the teacher's knobs")
-    cmd.add_argument("--size", type=int, default=None, help="build the architecture at this size (untrained)")
+    cmd.add_argument("--size", type=int_in(4, MAX_SIZE), default=None, help="build the architecture at this size (untrained)")
     cmd.add_argument("--knob", type=_parse_knob, action="append", default=[], metavar="KEY=VALUE",
                      help="build the architecture with this knob, e.g. base=64 (repeatable; untrained)")
     cmd.add_argument("--backend", default="eager", help=f"comma-separated, from {','.join(BACKENDS)}")
-    cmd.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
-    cmd.add_argument("--warmup", type=int, default=100)
-    cmd.add_argument("--runs", type=int, default=100)
+    cmd.add_argument("--threads", type=int_in(1, 1024), default=None, help="CPU threads (default: torch's)")
+    cmd.add_argument("--warmup", type=int_in(0), default=100, help="untimed forwards first (paper: 100)")
+    cmd.add_argument("--runs", type=int_in(1), default=100, help="timed forwards (paper: 100)")
     cmd.add_argument("--device", default="cpu", help="cpu or cuda")
     cmd.add_argument("--convention", choices=CONVENTIONS, default="gancomp")
     cmd.add_argument("--roofline", action="store_true", help="also measure one large dense conv (the roof)")
@@ -558,14 +559,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _bench_command(args: argparse.Namespace) -> int:
-    from gancomp_lite.checkpoint import CheckpointError
+    from gancomp_lite.errors import InputError
 
     try:
         report = bench(args.teacher, args.student, args.config, args.size, dict(args.knob),
                        [b.strip() for b in args.backend.split(",") if b.strip()], args.warmup, args.runs,
                        args.threads, args.device, args.convention, roofline=args.roofline or args.plot is not None)
-    except (ValueError, OSError, CheckpointError) as err:   # config (ConfigError is a ValueError), file, device
-        raise SystemExit(f"gancomp-lite bench: {err}") from err
+    except (ValueError, TypeError) as err:      # bad config, knob or device; CheckpointError passes to cli.main
+        raise InputError(str(err)) from err
     if args.csv is not None:
         args.csv.write_text(report.to_csv())
     if args.plot is not None:

@@ -145,10 +145,12 @@ def test_cli_prints_json(capsys):
     assert data["comparison"][0]["backend"] == "eager" and data["models"][1]["config"] == TINY_STUDENT
 
 
-def test_cli_names_the_bad_group():
-    with pytest.raises(SystemExit, match="c0"):
-        main(["bench", "--teacher", "resnet9", "--config", "3_4_8_4_8_8_4_4", "--size", "16", "--knob", "ngf=8",
-              "--knob", "step=4", "--runs", "1"])
+def test_cli_names_the_bad_group(capsys):
+    assert main(["bench", "--teacher", "resnet9", "--config", "3_4_8_4_8_8_4_4", "--size", "16", "--knob", "ngf=8",
+                 "--knob", "step=4", "--runs", "1"]) == 2
+    assert "group 'c0': 3 is not an allowed step" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["bench", "--teacher", "resnet9", "--runs", "0"])
 
 
 def test_time_by_layer_kind_sees_separable_convs():
