@@ -8,8 +8,12 @@ The stage-specific part (which modules, which losses, how many D/G updates) is a
   (gloo on CPU, NCCL on GPU);
 - a tqdm progress bar (rank 0 only), a metrics log (``metrics.csv`` long format
   step,epoch,name,value and ``metrics.jsonl``), appended and trimmed on resume;
-- checkpoints ``last.pt`` + ``last.json`` (atomic, sha256 manifest) holding the recipe state,
-  every rank's RNG states and the data position, so a resumed run continues bit-for-bit;
+- checkpoints ``last.pt`` + ``last.json`` (atomic, sha256 manifest) every `ckpt_every` steps and
+  every `ckpt_minutes` of work, holding the recipe state, every rank's RNG states and the data
+  position, so a resumed run continues bit-for-bit;
+- a settings fingerprint in the checkpoint (the options that shape the result, the recipe's
+  manifest, the modules' shapes, the data set's size and the caller's `fingerprint`): a resumed
+  run whose settings differ is refused, naming the setting; ``resume=False`` starts afresh;
 - a NaN/Inf guard: a non-finite loss stops the run with the term and the step named, and the
   last good checkpoint is left as it was;
 - `stop_after` (steps) and `time_budget_s` so long runs can stop cleanly and be resumed.
@@ -19,6 +23,7 @@ Exact resume holds for ``num_workers=0`` (the default) or datasets without rando
 from __future__ import annotations
 
 import csv
+import hashlib
 import inspect
 import json
 import math
@@ -37,6 +42,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from gancomp_lite.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gancomp_lite.errors import check_range
 from gancomp_lite.recipes.base import OptimConfig, Recipe
 from gancomp_lite.seeding import seed_everything
 
@@ -62,6 +68,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     ckpt_every: int = 100
+    ckpt_minutes: float | None = 5.0      # also checkpoint after this much work since the last save
     amp: bool = True                      # used on CUDA only
     num_workers: int = 0
     device: str = "auto"                  # "auto" = cuda (this rank's GPU) if available, else cpu
@@ -69,6 +76,7 @@ class TrainConfig:
     stop_after: int | None = None         # stop (and checkpoint) after this many steps in this call
     time_budget_s: float | None = None    # stop (and checkpoint) after this much wall time
     progress: bool = True
+    fingerprint: dict[str, Any] = field(default_factory=dict)   # what else shapes the result (data, teacher)
     ddp_kwargs: dict[str, Any] = field(default_factory=lambda: _rank_local_buffers())
 
     def optim(self) -> OptimConfig:
@@ -115,6 +123,9 @@ class Trainer:
     ):
         if (config.steps is None) == (config.epochs is None):
             raise ValueError(f"TrainConfig: give exactly one of steps ({config.steps}) and epochs ({config.epochs})")
+        for name in ("steps", "epochs", "batch_size", "ckpt_every", "log_every"):
+            check_range(f"TrainConfig.{name}", getattr(config, name), 1)
+        check_range("TrainConfig.ckpt_minutes", config.ckpt_minutes, 0)
         self.recipe, self.dataset, self.config = recipe, dataset, config
         self.collate_fn, self.on_log = collate_fn, on_log
         self.rank, self.world = init_distributed()
@@ -167,6 +178,7 @@ class Trainer:
         self._prepare()
         cfg = self.config
         start_step, started = self.step, time.monotonic()
+        self._saved_at = started
         window: dict[str, list[float]] = {}
         bar = tqdm(total=self.total_steps, initial=self.step, desc=self.recipe.name,
                    disable=not cfg.progress or self.rank != 0, dynamic_ncols=True)
@@ -186,7 +198,7 @@ class Trainer:
                         self._log(window, epoch)
                         bar.set_postfix({k: f"{v:.3g}" for k, v in list(self.last_metrics.items())[:4]})
                         window = {}
-                    if self.step % cfg.ckpt_every == 0:
+                    if self.step % cfg.ckpt_every == 0 or self._save_due():
                         self.save()
                     stop = self._should_stop(start_step, started)
                     if stop or self.step >= self.total_steps:
@@ -229,6 +241,16 @@ class Trainer:
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             stop = bool(flag.item())
         return stop
+
+    def _save_due(self) -> bool:
+        """`ckpt_minutes` of work since the last save (decided on rank 0's clock, for every rank)."""
+        minutes = self.config.ckpt_minutes
+        due = minutes is not None and time.monotonic() - self._saved_at >= 60 * minutes
+        if self.world > 1 and minutes is not None:
+            flag = torch.tensor([float(due)], device=self._comm_device())
+            dist.broadcast(flag, 0)
+            due = bool(flag.item())
+        return due
 
     def _comm_device(self) -> torch.device:
         return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
@@ -306,16 +328,39 @@ class Trainer:
                 "world_size": self.world,
                 "metrics": self.last_metrics,
                 "config": _jsonable(asdict(self.config)),
+                "settings": self.settings(),
             }
             save_checkpoint(self.ckpt_path, state, manifest)
         if self.world > 1:
             dist.barrier()
+        self._saved_at = time.monotonic()
         return self.ckpt_path
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that shapes the result; a run resumes only a checkpoint with the same settings."""
+        cfg = self.config
+        shapes = {name: sorted((k, list(v.shape)) for k, v in self.recipe.raw(name).state_dict().items())
+                  for name in sorted(self.recipe.modules)}
+        settings = {
+            "total_steps": self.total_steps, "batch_size": cfg.batch_size, "seed": cfg.seed, "world_size": self.world,
+            "lr": cfg.lr, "betas": cfg.betas, "weight_decay": cfg.weight_decay, "decay_from": cfg.decay_from,
+            "amp": cfg.amp and self.device.type == "cuda", "dataset_size": len(self.dataset),
+            "recipe": self.recipe.manifest(), "fingerprint": cfg.fingerprint,
+            "shapes": {name: hashlib.sha256(json.dumps(s).encode()).hexdigest()[:16] for name, s in shapes.items()},
+        }
+        return json.loads(json.dumps(_jsonable(settings)))
 
     def _load(self) -> None:
         expect = {"recipe": self.recipe.name, "seed": self.config.seed,
                   "batch_size": self.config.batch_size, "world_size": self.world}
         state, manifest = load_checkpoint(self.ckpt_path, expect=expect)
+        if "settings" in manifest:
+            changed = _differences(manifest["settings"], self.settings())
+            if changed:
+                raise CheckpointError(
+                    f"{self.ckpt_path}: this run's settings differ from the checkpoint it would resume: "
+                    f"{'; '.join(changed[:5])}. Resuming would mix two runs: keep the checkpoint's settings, "
+                    "use a new output folder, or start afresh (resume=False, --fresh)")
         if manifest.get("total_steps") != self.total_steps:
             raise CheckpointError(
                 f"{self.ckpt_path}: written for {manifest.get('total_steps')} total steps, this run has "
@@ -373,6 +418,16 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 def _to_lists(value: Any) -> Any:
     return [_to_lists(v) for v in value] if isinstance(value, tuple) else value
+
+
+def _differences(saved: Any, current: Any, key: str = "") -> list[str]:
+    """``"name: <checkpoint> in the checkpoint, <current> now"`` for every leaf that differs."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        return [d for k in sorted(set(saved) | set(current), key=str)
+                for d in _differences(saved.get(k), current.get(k), f"{key}.{k}" if key else str(k))]
+    if saved == current:
+        return []
+    return [f"{key}={saved!r} in the checkpoint, {current!r} now"]
 
 
 def _jsonable(value: Any) -> Any:
