@@ -271,8 +271,13 @@ def run_stage(arch: str, config: str, *, mode: str = "feature", steps: int = 300
               out_dir: Path | None = None, lambda_distill: float | None = None, inherit_d: bool = True,
               taps: Iterable[str] | None = None, batch_size: int | None = None, preset: str = "quick",
               data: Path | None = None,
-              weights_dir: Path | None = None, progress: bool = True) -> dict[str, Any]:
+              weights_dir: Path | None = None, progress: bool = True, ckpt_every: int = 50,
+              ckpt_minutes: float | None = 5.0, fresh: bool = False) -> dict[str, Any]:
     """Distill the shipped `arch` teacher into a student at `config`, evaluate it on the test split, save it.
+
+    Checkpoints every `ckpt_every` steps and `ckpt_minutes` of work; a re-run into the same `out_dir`
+    resumes, and is refused when a setting that shapes the result differs (naming it). `fresh` moves an
+    existing `out_dir` aside (``<out_dir>.old-<time>``, nothing is deleted) and starts again.
 
     `data`: a Multi-PIE-format tree (default: the preset's SynthPIE set); `weights_dir`: where the
     shipped teacher and identity network are (default: the package's ``weights/``).
@@ -284,20 +289,33 @@ def run_stage(arch: str, config: str, *, mode: str = "feature", steps: int = 300
     from data_tools.dataset import load_splits
     from data_tools.synthpie import ensure_synthpie
     from gancomp_lite.evaluate import evaluate
+    from gancomp_lite.checkpoint import atomic_write_bytes
+    from gancomp_lite.errors import InputError, check_range
     from gancomp_lite.teachers import QUICK_TEACHERS, WEIGHTS_DIR, build_discriminator, load_identity, load_teacher
 
     check_mode(mode)
     objective(arch)
     if preset != "quick" or arch not in QUICK_TEACHERS:
-        raise ValueError(f"no shipped {preset} teacher for {arch!r}; quick teachers: {sorted(QUICK_TEACHERS)}")
+        raise InputError(f"no shipped {preset} teacher for {arch!r}; quick teachers: {sorted(QUICK_TEACHERS)}")
+    check_range("steps", steps, 1)
+    check_range("batch size", batch_size, 1)
+    check_range("ckpt_every", ckpt_every, 1)
+    check_range("ckpt_minutes", ckpt_minutes, 0)
+    if lambda_distill is not None and not 0 <= lambda_distill < float("inf"):
+        raise InputError(f"lambda_distill must be a finite number >= 0, got {lambda_distill!r}")
     spec = QUICK_TEACHERS[arch]
     weights_dir = Path(weights_dir or WEIGHTS_DIR)
     teacher, teacher_d, manifest = load_teacher(arch, preset, weights_dir, with_discriminator=True)
     size, knobs = manifest["size"], dict(manifest["knobs"])
     space = channel_space(arch, size, **knobs)
     config_str = space.encode(space.decode(config))
+    if taps is not None and not set(taps) <= set(teacher.tap_channels()):
+        raise InputError(f"taps {sorted(set(taps) - set(teacher.tap_channels()))} are not feature taps of {arch}; "
+                         f"choose from {sorted(teacher.tap_channels())}")
     identity = load_identity(preset, weights_dir)
     out_dir = Path(out_dir or f"runs/distill/{arch}-{config_str}-{mode}{'' if inherit_d else '-randomD'}-seed{seed}")
+    if fresh and out_dir.exists():
+        out_dir.rename(out_dir.with_name(f"{out_dir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}"))
     root = Path(data) if data is not None else ensure_synthpie(preset, seed=0, progress=progress)
     train, test = load_splits(root, "multipie", size=size)
 
@@ -307,8 +325,11 @@ def run_stage(arch: str, config: str, *, mode: str = "feature", steps: int = 300
         return build_discriminator(d_spec["kind"], size, **d_spec["knobs"])
 
     train_config = TrainConfig(out_dir=str(out_dir), steps=steps, batch_size=batch_size or spec.batch_size,
-                               lr=spec.lr, betas=spec.betas, seed=seed, log_every=10, ckpt_every=max(steps, 1),
-                               amp=False, progress=progress)        # full precision, as the teachers were trained
+                               lr=spec.lr, betas=spec.betas, seed=seed, log_every=10, ckpt_every=min(ckpt_every, steps),
+                               ckpt_minutes=ckpt_minutes, amp=False, progress=progress,   # full precision, as the teachers
+                               fingerprint={"arch": arch, "config": config_str, "inherit_d": inherit_d,
+                                            "teacher": manifest.get("sha256"), "data": str(root.resolve()),
+                                            "train_pairs": len(train)})
     start = time.perf_counter()
     run = distill(arch, config_str, teacher, train, size=size, knobs=knobs, make_d=make_d,
                   teacher_d_state=teacher_d.state_dict(),
@@ -327,7 +348,7 @@ def run_stage(arch: str, config: str, *, mode: str = "feature", steps: int = 300
         "metrics": metrics, "history": _logged(out_dir),
     }
     save_checkpoint(out_dir / "student.pt", run.student.state_dict(), {k: v for k, v in summary.items() if k != "history"})
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_bytes(out_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     return summary
 
 
@@ -339,18 +360,24 @@ def _logged(out_dir: Path) -> list[dict[str, float]]:
 
 # ----------------------------------------------------------------------------- command line
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from gancomp_lite.errors import int_in
+
     cmd = subparsers.add_parser("distill", help="distill a shipped teacher into a narrower student (eq. 4-5)")
     cmd.add_argument("--arch", choices=["tpgan", "resnet9"], required=True)
     cmd.add_argument("--config", required=True, help="the student's channel config string (see `gancomp-lite macs`)")
     cmd.add_argument("--mode", choices=MODES, default="feature")
-    cmd.add_argument("--steps", type=int, default=300)
+    cmd.add_argument("--steps", type=int_in(1), default=300)
     cmd.add_argument("--seed", type=int, default=0)
     cmd.add_argument("--out", type=Path, default=None, help="output folder (default runs/distill/<arch>-<config>-<mode>-seed<N>)")
     cmd.add_argument("--lambda-distill", type=float, default=None,
                      help="weight of the teacher term (default: 1 for feature; the pixel-loss weight for output)")
     cmd.add_argument("--taps", default=None, help="comma list of feature taps (default: all the teacher's)")
     cmd.add_argument("--random-d", action="store_true", help="start the student's D from random weights, not the teacher's")
-    cmd.add_argument("--batch-size", type=int, default=None)
+    cmd.add_argument("--batch-size", type=int_in(1), default=None)
+    cmd.add_argument("--ckpt-every", type=int_in(1), default=50, help="checkpoint every N steps (default 50)")
+    cmd.add_argument("--ckpt-minutes", type=float, default=5.0, help="and every M minutes of work (default 5)")
+    cmd.add_argument("--fresh", action="store_true",
+                     help="start afresh: move an existing --out folder aside (<out>.old-<time>) instead of resuming it")
     cmd.add_argument("--data", type=Path, default=None, help="Multi-PIE-format data tree (default: SynthPIE quick)")
     cmd.add_argument("--weights", type=Path, default=None, help="folder of the shipped teacher and identity network")
     cmd.set_defaults(func=_run)
@@ -360,7 +387,8 @@ def _run(args: argparse.Namespace) -> int:
     summary = run_stage(args.arch, args.config, mode=args.mode, steps=args.steps, seed=args.seed, out_dir=args.out,
                         lambda_distill=args.lambda_distill, inherit_d=not args.random_d,
                         taps=args.taps.split(",") if args.taps else None, batch_size=args.batch_size,
-                        data=args.data, weights_dir=args.weights)
+                        data=args.data, weights_dir=args.weights, ckpt_every=args.ckpt_every,
+                        ckpt_minutes=args.ckpt_minutes, fresh=args.fresh)
     m = summary["metrics"]
     print(f"{summary['arch']} {summary['config']} ({summary['mode']}, D {summary['d_source']}): "
           f"{summary['macs'] / 1e6:.1f}M MACs ({CONVENTION}), {summary['params'] / 1e6:.3f}M params; "
