@@ -61,7 +61,7 @@ def check_tree(fmt: str, root: Path) -> CheckReport:
     report = CheckReport(fmt, Path(root))
     try:
         records = load_records(root, fmt, strict=False, verify="decode")
-    except DataError as err:
+    except (DataError, OSError) as err:       # a tree that cannot be read at all (missing, no permission)
         report.error = str(err)
         return report
     report.pairs = len(records)

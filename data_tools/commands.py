@@ -5,6 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
+from gancomp_lite.errors import printable
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="render SynthPIE or check a data tree")
@@ -39,5 +41,5 @@ def _check(args: argparse.Namespace) -> int:
     from data_tools.check import check_tree
 
     report = check_tree(args.format, args.root)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
+    print(json.dumps(report.to_dict(), indent=2) if args.json else printable(report.format()))
     return 0 if report.ok else 1

@@ -11,6 +11,7 @@ The same seed gives byte-identical files; ``ensure_synthpie`` renders once into 
 from __future__ import annotations
 
 import csv
+import glob
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ from tqdm.auto import tqdm
 
 from data_tools import render
 from data_tools.protocol import CAMERAS, ILLUMINATION_IDS, NEUTRAL_ILLUMINATION
+from gancomp_lite.errors import InputError
 from gancomp_lite.presets import get_preset
 
 FORMAT, VERSION = "synthpie", 2   # bump whenever the rendered bytes change: it keys the cache
@@ -64,7 +66,7 @@ class SynthConfig:
 def synth_config(preset: str = "quick", ids: int | None = None, size: int | None = None, illums: int | None = None,
                  seed: int = 0, difficulty: float = DEFAULT_DIFFICULTY, expressions=("neutral",),
                  neutral_illumination: str = NEUTRAL_ILLUMINATION) -> SynthConfig:
-    """Resolve a preset plus overrides into a checked SynthConfig; bad values raise ValueError naming the rule."""
+    """Resolve a preset plus overrides into a checked SynthConfig; bad values raise InputError naming the rule."""
     pre = get_preset(preset)
     total = pre.train_ids + pre.test_ids
     ids = total if ids is None else ids
@@ -73,14 +75,14 @@ def synth_config(preset: str = "quick", ids: int | None = None, size: int | None
     for name, value, low, high in [("ids", ids, 1, 999), ("size", size, 8, 4096),
                                    ("illums", illums, 1, len(ILLUMINATION_IDS)), ("seed", seed, 0, 2 ** 63 - 1)]:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-            raise ValueError(f"SynthPIE {name} must be an integer in [{low}, {high}], got {value!r}")
+            raise InputError(f"SynthPIE {name} must be an integer in [{low}, {high}], got {value!r}")
     if not (isinstance(difficulty, (int, float)) and difficulty > 0):
-        raise ValueError(f"SynthPIE difficulty must be a number > 0 (higher = identities closer together), got {difficulty!r}")
+        raise InputError(f"SynthPIE difficulty must be a number > 0 (higher = identities closer together), got {difficulty!r}")
     expressions = (expressions,) if isinstance(expressions, str) else tuple(expressions)
     if not expressions or len(set(expressions)) != len(expressions) or not set(expressions) <= set(RECORDINGS):
-        raise ValueError(f"SynthPIE expressions must be distinct names from {sorted(RECORDINGS)}, got {expressions!r}")
+        raise InputError(f"SynthPIE expressions must be distinct names from {sorted(RECORDINGS)}, got {expressions!r}")
     if neutral_illumination not in ILLUMINATION_IDS:
-        raise ValueError(f"neutral illumination must be one of {ILLUMINATION_IDS[0]}..{ILLUMINATION_IDS[-1]}, "
+        raise InputError(f"neutral illumination must be one of {ILLUMINATION_IDS[0]}..{ILLUMINATION_IDS[-1]}, "
                          f"got {neutral_illumination!r}")
     order = (neutral_illumination,) + tuple(i for i in ILLUMINATION_ORDER if i != neutral_illumination)
     train = ids if ids == 1 else min(max(round(ids * pre.train_ids / total), 1), ids - 1)
@@ -107,15 +109,48 @@ def _nuisance(seed: int, subject: int) -> dict[str, np.ndarray]:
 
 
 def _prepare_out(root: Path) -> Path:
-    """An empty folder to render into: a previous SynthPIE tree there is replaced, anything else is refused."""
-    if root.exists() and any(root.iterdir()):
-        if not (root / "synthpie.json").is_file():
-            raise ValueError(f"{root} is not empty and holds no synthpie.json: refusing to write a SynthPIE tree into it")
-        shutil.rmtree(root / f"session{SESSION}", ignore_errors=True)
-        for name in ("synthpie.json", "landmarks.csv", COMPLETE):
-            (root / name).unlink(missing_ok=True)
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    """A new, empty temporary sibling of `root` to render into; `root` must be new, empty or a SynthPIE tree.
+
+    Leftovers of killed renders of the same `root` are cleaned first: a half-written ``.tmp`` tree is
+    deleted, and an old tree moved aside just before a kill (``.old``) is put back if `root` is missing.
+    """
+    if root.exists() and (not root.is_dir() or (any(root.iterdir()) and not (root / "synthpie.json").is_file())):
+        raise InputError(f"{root} is not empty and holds no synthpie.json: refusing to write a SynthPIE tree into it")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    for kind in ("tmp", "old"):
+        for stale in sorted(root.parent.glob(f".{glob.escape(root.name)}.{kind}-*")):
+            if _alive(stale.name.rsplit("-", 1)[-1]):
+                continue                  # another process is rendering the same tree right now
+            if kind == "old" and not root.exists() and (stale / "synthpie.json").is_file():
+                stale.rename(root)
+            else:
+                shutil.rmtree(stale, ignore_errors=True)
+    tmp = root.parent / f".{root.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    return tmp
+
+
+def _alive(pid: str) -> bool:
+    """Whether process `pid` runs (a temporary folder named after it is still being written)."""
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def _replace_tree(tmp: Path, root: Path) -> None:
+    """Put the finished render at `root`: the old tree is moved aside first and deleted last."""
+    old = root.parent / f".{root.name}.old-{os.getpid()}"
+    if root.exists():
+        root.rename(old)
+    tmp.rename(root)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def render_synthpie(out: str | os.PathLike, preset: str = "quick", ids: int | None = None, size: int | None = None,
@@ -126,13 +161,17 @@ def render_synthpie(out: str | os.PathLike, preset: str = "quick", ids: int | No
     """Render the SynthPIE tree into ``out`` (empty, new, or an older SynthPIE tree, which is replaced);
     return a small JSON-able summary.
 
+    The render goes to a temporary sibling that replaces ``out`` only once complete, so a killed
+    render leaves the previous tree as it was.
+
     Geometry is built once per identity and expression and re-projected for all 13 cameras;
     shading all illuminations reuses the same pixels. ``batch`` identities render together.
     """
     cfg = synth_config(preset, ids, size, illums, seed, difficulty, expressions, neutral_illumination)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     batch = batch or (16 if device.type == "cuda" else max(1, (4 * 64 * 64) // (cfg.size * cfg.size)))
-    root = _prepare_out(Path(out))
+    final = Path(out)
+    root = _prepare_out(final)
     lights = [render.LIGHTS[i] for i in cfg.illuminations]
     light_index = [ILLUMINATION_IDS.index(i) for i in cfg.illuminations]
     rows: list[list[str]] = []
@@ -172,7 +211,8 @@ def render_synthpie(out: str | os.PathLike, preset: str = "quick", ids: int | No
         writer.writerow(LANDMARK_HEADER)
         writer.writerows(sorted(rows))
     (root / "synthpie.json").write_text(json.dumps(cfg.metadata(), indent=1) + "\n")
-    return {"root": str(root), "images": len(rows), "ids": cfg.ids, "train_ids": cfg.train,
+    _replace_tree(root, final)
+    return {"root": str(final), "images": len(rows), "ids": cfg.ids, "train_ids": cfg.train,
             "test_ids": cfg.ids - cfg.train, "size": cfg.size, "illuminations": list(cfg.illuminations),
             "expressions": list(cfg.expressions), "seconds": round(time.perf_counter() - start, 2)}
 

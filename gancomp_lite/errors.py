@@ -45,7 +45,11 @@ def int_in(low: int | None = None, high: int | None = None) -> Callable[[str], i
     return parse
 
 
+def printable(text: str) -> str:
+    """`text` with undecodable file-name bytes (surrogate escapes) shown as ``\\udcxx``: printing never fails."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def one_line(message: str) -> str:
     """`message` as one printable line: newlines folded, undecodable file-name bytes escaped."""
-    text = " ".join(str(message).split())
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return printable(" ".join(str(message).split()))
