@@ -470,13 +470,15 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
 
 
 def load_models(arch: str, student: str | Path | None = None, config: str | None = None, size: int | None = None,
-                knobs: Mapping[str, Any] | None = None) -> list[tuple[str, nn.Module, dict[str, Any], str]]:
-    """(role, model, {"size", "knobs", "config"}, weights) of the teacher and the student.
+                knobs: Mapping[str, Any] | None = None, student_arch: str | None = None
+                ) -> list[tuple[str, nn.Module, dict[str, Any], str]]:
+    """(role, model, {"arch", "size", "knobs", "config"}, weights) of the teacher and the student.
 
     Without `size` and `knobs` the teacher is the shipped quick one; with either, the architecture is
     built at that size (default: the cost model's) with untrained weights (latency does not depend on
-    their values). A `config` student is built at the teacher's size and knobs, untrained; a
-    `student` path is a generator checkpoint (its manifest must match the teacher's arch and size).
+    their values). A `config` student is built at the teacher's size and knobs, untrained, as
+    `student_arch` (default: the teacher's; GAN Compression compresses a ResNet-9 into a
+    mobile-resnet9); a `student` path is a generator checkpoint at the teacher's size.
     """
     from gancomp_lite.checkpoint import read_manifest
     from gancomp_lite.cost import default_size
@@ -490,25 +492,26 @@ def load_models(arch: str, student: str | Path | None = None, config: str | None
     else:
         size, knobs, weights = size or default_size(arch), dict(knobs or {}), "random init"
         teacher = build(arch, None, size, **knobs)
-    models = [("teacher", teacher, {"size": size, "knobs": knobs, "config": None}, weights)]
+    models = [("teacher", teacher, {"arch": arch, "size": size, "knobs": knobs, "config": None}, weights)]
     if student is not None:
         manifest = read_manifest(student)
-        if manifest.get("arch") != arch or manifest.get("size") != size:
-            raise ValueError(f"{student}: a {manifest.get('arch')} student at {manifest.get('size')}px cannot be "
-                             f"compared with the {arch} teacher at {size}px")
+        if manifest.get("size") != size:
+            raise ValueError(f"{student}: a student at {manifest.get('size')}px cannot be compared with the "
+                             f"{arch} teacher at {size}px")
         models.append(("student", load_generator(student),
-                       {"size": size, "knobs": dict(manifest.get("knobs", {})), "config": manifest.get("config")},
-                       str(student)))
+                       {"arch": manifest["arch"], "size": size, "knobs": dict(manifest.get("knobs", {})),
+                        "config": manifest.get("config")}, str(student)))
     elif config is not None:
-        models.append(("student", build(arch, config, size, **knobs), {"size": size, "knobs": knobs, "config": config},
-                       "random init"))
+        student_arch = student_arch or arch
+        models.append(("student", build(student_arch, config, size, **knobs),
+                       {"arch": student_arch, "size": size, "knobs": knobs, "config": config}, "random init"))
     return models
 
 
 def bench(arch: str, student: str | Path | None = None, config: str | None = None, size: int | None = None,
           knobs: Mapping[str, Any] | None = None, backends: Sequence[str] = ("eager",), warmup: int = 100,
           runs: int = 100, threads: int | None = None, device: str = "cpu", convention: str = "gancomp",
-          roofline: bool = False) -> BenchReport:
+          roofline: bool = False, student_arch: str | None = None) -> BenchReport:
     """Teacher (and student) of `arch` measured in one run; see ``load_models`` for what is built."""
     from gancomp_lite.models.registry import channel_space
 
@@ -519,10 +522,10 @@ def bench(arch: str, student: str | Path | None = None, config: str | None = Non
         raise ValueError("--device cuda: no CUDA device is available here")
     threads = threads or torch.get_num_threads()
     reports = []
-    for role, model, info, weights in load_models(arch, student, config, size, knobs):
-        space = channel_space(arch, info["size"], **info["knobs"])
+    for role, model, info, weights in load_models(arch, student, config, size, knobs, student_arch):
+        space = channel_space(info["arch"], info["size"], **info["knobs"])
         cfg = space.decode(info["config"]) if isinstance(info["config"], str) else info["config"]
-        reports.append(bench_model(model, arch, info["size"], info["knobs"], cfg, role, weights, backends, warmup,
+        reports.append(bench_model(model, info["arch"], info["size"], info["knobs"], cfg, role, weights, backends, warmup,
                                    runs, threads, device, convention))
     roof = conv_throughput(threads, device=device) if roofline else None
     return BenchReport(reports, device, threads, warmup, runs, machine_info(device), roof)
@@ -540,6 +543,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     which = cmd.add_mutually_exclusive_group()
     which.add_argument("--student", type=Path, default=None, help="a student generator checkpoint (.pt)")
     which.add_argument("--config", default=None, help="a student config string, built untrained at the teacher's knobs")
+    cmd.add_argument("--student-arch", choices=sorted(FAMILIES), default=None, metavar="ARCH",
+                     help="the --config student's arch (default: the teacher's), e.g. mobile-resnet9")
     cmd.add_argument("--size", type=int_in(4, MAX_SIZE), default=None, help="build the architecture at this size (untrained)")
     cmd.add_argument("--knob", type=_parse_knob, action="append", default=[], metavar="KEY=VALUE",
                      help="build the architecture with this knob, e.g. base=64 (repeatable; untrained)")
@@ -564,7 +569,8 @@ def _bench_command(args: argparse.Namespace) -> int:
     try:
         report = bench(args.teacher, args.student, args.config, args.size, dict(args.knob),
                        [b.strip() for b in args.backend.split(",") if b.strip()], args.warmup, args.runs,
-                       args.threads, args.device, args.convention, roofline=args.roofline or args.plot is not None)
+                       args.threads, args.device, args.convention, roofline=args.roofline or args.plot is not None,
+                       student_arch=args.student_arch)
     except (ValueError, TypeError) as err:      # bad config, knob or device; CheckpointError passes to cli.main
         raise InputError(str(err)) from err
     if args.csv is not None:

@@ -134,8 +134,16 @@ def test_student_checkpoint_is_loaded_and_checked(tmp_path):
     save_checkpoint(path, student.state_dict(), {"arch": "resnet9", "config": TINY_STUDENT, "size": 16, "knobs": TINY})
     report = B.bench("resnet9", student=path, size=16, knobs=TINY, warmup=0, runs=2, threads=1)
     assert report.models[1].weights == str(path) and report.models[1].config == TINY_STUDENT
-    with pytest.raises(ValueError, match="cannot be compared"):
+    with pytest.raises(ValueError, match="at 16px cannot be compared"):
         B.bench("resnet9", student=path, size=32, knobs=TINY, runs=1)
+
+
+def test_student_of_another_arch():
+    report = B.bench("resnet9", config=TINY_STUDENT, student_arch="mobile-resnet9", size=16, knobs=TINY, warmup=0,
+                     runs=1, threads=1)
+    student = report.models[1]
+    assert student.arch == "mobile-resnet9"
+    assert student.macs == CostModel.for_arch("mobile-resnet9", 16, **TINY).macs(TINY_STUDENT)
 
 
 def test_cli_prints_json(capsys):
