@@ -103,13 +103,20 @@ def load_caspeal(root: Path, *, pitches: Iterable[str] = ("M",), yaws: Iterable[
         raise DataError(f"{root}: CAS-PEAL-R1 root does not exist or is not a folder")
     skipped: list[Skipped] = []
     parsed: list[tuple[Path, CasPealName]] = []
+    first_of: dict[str, Path] = {}     # a CAS-PEAL name is unique: a second copy would count one shot twice
     for path in sorted(p for p in root.rglob("*") if p.is_file() and is_image_file(p)):
         try:
-            parsed.append((path, parse_name(path)))
+            name = parse_name(path)
+            if path.name in first_of:
+                raise DataError(f"{path}: duplicate of {first_of[path.name]} (CAS-PEAL names are unique; "
+                                "the same shot would be counted twice)")
         except DataError as err:
             if strict:
                 raise
             skipped.append(Skipped(path, str(err).removeprefix(f"{path}: ")))
+            continue
+        first_of[path.name] = path
+        parsed.append((path, name))
     if not parsed:
         raise DataError(f"{root}: no CAS-PEAL-R1 images found (expected names such as "
                         "MY_000001_IEU+00_PM+45_EN_A0_D0_T0_BB_M0_R1_S0.tif)")

@@ -28,6 +28,7 @@ from data_tools.records import FaceRecord, RecordList, Skipped
 
 CSV_COLUMNS = ("profile", "frontal", "identity", "yaw")
 YAW_RE = re.compile(r"[+-]?\d{1,3}")
+MAX_YAW = 90       # degrees either side of frontal: a face seen from further round has no face to frontalize
 
 
 def _problem(strict: bool, skipped: list[Skipped], path: Path, rule: str, kind: str = "bad_file") -> None:
@@ -36,41 +37,82 @@ def _problem(strict: bool, skipped: list[Skipped], path: Path, rule: str, kind: 
     skipped.append(Skipped(path, rule, kind))
 
 
+def _is_file(path: Path) -> bool:
+    """`path.is_file()`, False for names no file system accepts (a NUL byte, too long)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _yaw_rule(text: str, what: str) -> str | None:
+    """Why `text` is not a yaw in degrees (`what` names where it was read), or None when it is one."""
+    if not YAW_RE.fullmatch(text):
+        return f"{what} {text!r} is not a signed integer of degrees"
+    if abs(int(text)) > MAX_YAW:
+        return f"{what} {text} is outside [-{MAX_YAW}, {MAX_YAW}] degrees"
+    return None
+
+
 def _from_csv(csv_path: Path, strict: bool, skipped: list[Skipped]) -> list[tuple]:
     base = csv_path.parent
     rows = []
-    with open(csv_path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(f"{csv_path}: missing columns {missing}; the header must be "
-                            f"{','.join(CSV_COLUMNS)}[,illumination]")
-        for line, row in enumerate(reader, start=2):
-            profile, frontal = base / row["profile"], base / row["frontal"]
-            if not YAW_RE.fullmatch(row["yaw"].strip()):
-                _problem(strict, skipped, profile, f"{csv_path.name} line {line}: yaw {row['yaw']!r} is not an integer")
-                continue
-            if not profile.is_file():
-                _problem(strict, skipped, profile, f"{csv_path.name} line {line}: profile file does not exist")
-                continue
-            if not frontal.is_file():
-                _problem(strict, skipped, profile, f"{csv_path.name} line {line}: its frontal {frontal} does not exist",
-                         "missing_pair")
-                continue
-            rows.append((profile, frontal, row["identity"].strip(), int(row["yaw"]),
-                         (row.get("illumination") or "").strip()))
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DataError(f"{csv_path}: missing columns {missing}; the header must be "
+                                f"{','.join(CSV_COLUMNS)}[,illumination]")
+            for row in reader:
+                rows.extend(_csv_row(csv_path, reader.line_num, row, len(reader.fieldnames), strict, skipped))
+    except UnicodeDecodeError as err:
+        raise DataError(f"{csv_path}: not UTF-8 text (byte {err.start}); save the CSV as UTF-8") from err
+    except csv.Error as err:
+        raise DataError(f"{csv_path}: not a readable CSV ({err})") from err
     return rows
+
+
+def _csv_row(csv_path: Path, line: int, row: dict, fields: int, strict: bool, skipped: list[Skipped]) -> list[tuple]:
+    """The pair of one CSV row, or [] after reporting the rule it breaks."""
+    where = f"{csv_path.name} line {line}"
+    if None in row or None in row.values():    # DictReader files extra fields under None, missing ones as None
+        _problem(strict, skipped, csv_path, f"{where}: the row's number of fields differs from the header's {fields}")
+        return []
+    base = csv_path.parent
+    profile, frontal, identity = base / row["profile"], base / row["frontal"], row["identity"].strip()
+    rule = _yaw_rule(row["yaw"].strip(), "yaw")
+    if rule is None and not identity:
+        rule = "identity is empty"
+    if rule is None and not _is_file(profile):
+        rule = "profile file does not exist"
+    if rule is not None:
+        _problem(strict, skipped, profile, f"{where}: {rule}")
+        return []
+    if not _is_file(frontal):
+        _problem(strict, skipped, profile, f"{where}: its frontal {frontal} does not exist", "missing_pair")
+        return []
+    return [(profile, frontal, identity, int(row["yaw"]), (row.get("illumination") or "").strip())]
 
 
 def _from_tree(root: Path, strict: bool, skipped: list[Skipped]) -> list[tuple]:
     rows = []
+    seen: dict[Path, Path] = {}        # real folder -> the identity folder first seen there
     for ident in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        real = ident.resolve()
+        if real in seen:
+            for image in sorted(p for p in ident.rglob("*") if p.is_file() and is_image_file(p)):
+                _problem(strict, skipped, image, f"identity folder {ident.name!r} is a link to {seen[real].name!r}: "
+                         "one person under two names would sit on both sides of a split")
+            continue
+        seen[real] = ident
         by_yaw: dict[int, list[Path]] = {}
         for yaw_dir in sorted(p for p in ident.iterdir() if p.is_dir()):
             images = sorted(p for p in yaw_dir.iterdir() if p.is_file() and is_image_file(p))
-            if not YAW_RE.fullmatch(yaw_dir.name):
+            rule = _yaw_rule(yaw_dir.name, "yaw folder")
+            if rule is not None:
                 for image in images:
-                    _problem(strict, skipped, image, f"yaw folder {yaw_dir.name!r} is not a signed integer of degrees")
+                    _problem(strict, skipped, image, rule)
                 continue
             by_yaw.setdefault(int(yaw_dir.name), []).extend(images)
         frontals = by_yaw.get(0, [])

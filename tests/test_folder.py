@@ -48,7 +48,7 @@ def test_csv_problems(tmp_path):
     records = load_folder(tmp_path, strict=False)
     assert len(records) == 1
     assert sorted(s.kind for s in records.skipped) == ["bad_file", "missing_pair"]
-    assert any("not an integer" in s.rule for s in records.skipped)
+    assert any("not a signed integer" in s.rule for s in records.skipped)
 
 
 def test_tree_problems(tmp_path):
