@@ -10,6 +10,10 @@
 - ID-FID: the Frechet distance between Gaussian fits of identity-network features of the
   generated images and of the real frontal images. It is NOT Inception-FID (no Inception network
   is involved) and its values are not comparable with published FIDs.
+- 95% intervals by bootstrap over test identities (seeded): probes of one identity are not
+  independent (same face, same gallery image), so the identity, not the probe, is the unit that is
+  resampled. Two generators evaluated on the same probes are compared by their *paired* difference,
+  resampling the same identities for both, which cancels the identities that are hard for everybody.
 
 Results are plain dicts with string keys, so `json.loads(json.dumps(result)) == result`.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,11 @@ from gancomp_lite.models.lightcnn import to_identity_input
 
 ID_FID_NOTE = "ID-FID = Frechet distance in the identity network's feature space, NOT Inception-FID"
 Frontalizer = Callable[[dict[str, Any]], torch.Tensor]
+RESAMPLES = 2000
+
+
+class NonFiniteError(ValueError):
+    """A network produced NaN or infinite values: an error, never a score."""
 
 
 # ------------------------------------------------------------------ metrics on features
@@ -71,14 +81,117 @@ def rank1_by_yaw(probe_features: torch.Tensor, probe_identities: torch.Tensor, p
     Each probe is matched to the gallery entry of highest cosine similarity; it is correct when
     that entry's identity is the probe's.
     """
-    if len(probe_features) == 0:
-        raise ValueError("rank-1 needs at least one probe (a non-frontal image)")
-    sim = F.normalize(probe_features.double(), dim=1) @ F.normalize(gallery_features.double(), dim=1).T
-    correct = gallery_identities[sim.argmax(dim=1)] == probe_identities
+    correct = rank1_correct(probe_features, probe_identities, gallery_features, gallery_identities)
     buckets = probe_yaws.abs()
     result = {str(int(b)): correct[buckets == b].double().mean().item() for b in buckets.unique().sort().values}
     result["mean"] = sum(result.values()) / len(result)
     return result
+
+
+def rank1_correct(probe_features: torch.Tensor, probe_identities: torch.Tensor,
+                  gallery_features: torch.Tensor, gallery_identities: torch.Tensor) -> torch.Tensor:
+    """Per probe (bool): is the gallery entry of highest cosine similarity the probe's identity?"""
+    if len(probe_features) == 0:
+        raise ValueError("rank-1 needs at least one probe (a non-frontal image)")
+    sim = F.normalize(probe_features.double(), dim=1) @ F.normalize(gallery_features.double(), dim=1).T
+    return gallery_identities[sim.argmax(dim=1)] == probe_identities
+
+
+# ------------------------------------------------------------------ confidence intervals
+def _as_tensor(values: Sequence[Any] | torch.Tensor) -> torch.Tensor:
+    return values.detach().cpu() if isinstance(values, torch.Tensor) else torch.as_tensor(list(values))
+
+
+def _column_counts(correct: torch.Tensor, identities: torch.Tensor, yaws: torch.Tensor
+                   ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """|yaw| column names, and per (identity, column) the number of correct probes and of probes."""
+    if not len(correct) == len(identities) == len(yaws) or len(correct) == 0:
+        raise ValueError(f"need one identity and one yaw per probe and at least one probe, got "
+                         f"{len(correct)} results, {len(identities)} identities, {len(yaws)} yaws")
+    buckets = yaws.abs()
+    columns = buckets.unique().sort().values
+    _, ident_index = identities.unique(return_inverse=True)
+    cell = ident_index * len(columns) + torch.searchsorted(columns, buckets)
+    shape = (int(ident_index.max()) + 1, len(columns))
+    hits = torch.bincount(cell, weights=correct.double(), minlength=shape[0] * shape[1]).reshape(shape)
+    totals = torch.bincount(cell, minlength=shape[0] * shape[1]).double().reshape(shape)
+    return [str(int(c)) for c in columns], hits, totals
+
+
+def _bootstrap_rank1(weights: torch.Tensor, hits: torch.Tensor, totals: torch.Tensor) -> torch.Tensor:
+    """Rank-1 per column, then the mean over columns, for each row of identity weights: (B, columns + 1)."""
+    per_column = (weights @ hits) / (weights @ totals)      # NaN where a resample has no probe in a column
+    return torch.cat([per_column, per_column.nanmean(dim=1, keepdim=True)], dim=1)
+
+
+def _identity_resamples(n_identities: int, resamples: int, seed: int) -> torch.Tensor:
+    """(resamples, n_identities): how often each identity is drawn in each bootstrap resample."""
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
+    draws = torch.randint(n_identities, (resamples, n_identities), generator=torch.Generator().manual_seed(seed))
+    return torch.zeros(resamples, n_identities, dtype=torch.float64).scatter_add_(
+        1, draws, torch.ones(resamples, n_identities, dtype=torch.float64))
+
+
+def _percentiles(samples: torch.Tensor, level: float) -> tuple[torch.Tensor, torch.Tensor]:
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=samples.dtype)
+    low, high = torch.nanquantile(samples, q, dim=0)
+    return low, high
+
+
+def rank1_interval(correct: Sequence[bool] | torch.Tensor, identities: Sequence[int] | torch.Tensor,
+                   yaws: Sequence[int] | torch.Tensor, *, level: float = 0.95, resamples: int = RESAMPLES,
+                   seed: int = 0) -> dict[str, list[float]]:
+    """Percentile-bootstrap interval of rank-1 per |yaw| column and of their mean, resampling identities.
+
+    correct, identities, yaws: one entry per probe (as `evaluate(..., per_probe=True)` returns them).
+    Returns {column: [low, high]} with the columns of `rank1_by_yaw` ("15", ..., "mean").
+    """
+    columns, hits, totals = _column_counts(_as_tensor(correct), _as_tensor(identities), _as_tensor(yaws))
+    samples = _bootstrap_rank1(_identity_resamples(len(hits), resamples, seed), hits, totals)
+    low, high = _percentiles(samples, level)
+    return {name: [low[i].item(), high[i].item()] for i, name in enumerate(columns + ["mean"])}
+
+
+def paired_difference(correct_a: Sequence[bool] | torch.Tensor, correct_b: Sequence[bool] | torch.Tensor,
+                      identities: Sequence[int] | torch.Tensor, yaws: Sequence[int] | torch.Tensor, *,
+                      level: float = 0.95, resamples: int = RESAMPLES, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Rank-1 of b minus rank-1 of a on the same probes, per |yaw| column and mean, with a paired
+    bootstrap interval (the same resampled identities for both).
+
+    Returns {"diff": {column: b - a}, "ci": {column: [low, high]}}; an interval that excludes 0
+    is a difference the test split resolves at that level.
+    """
+    a, b = _as_tensor(correct_a), _as_tensor(correct_b)
+    if len(a) != len(b):
+        raise ValueError(f"paired_difference needs both models scored on the same probes, got {len(a)} and {len(b)}")
+    identities, yaws = _as_tensor(identities), _as_tensor(yaws)
+    columns, hits_a, totals = _column_counts(a, identities, yaws)
+    _, hits_b, _ = _column_counts(b, identities, yaws)
+    ones = torch.ones(1, len(totals), dtype=torch.float64)
+    diff = (_bootstrap_rank1(ones, hits_b, totals) - _bootstrap_rank1(ones, hits_a, totals))[0]
+    weights = _identity_resamples(len(totals), resamples, seed)
+    low, high = _percentiles(_bootstrap_rank1(weights, hits_b, totals) - _bootstrap_rank1(weights, hits_a, totals), level)
+    names = columns + ["mean"]
+    return {"diff": {n: diff[i].item() for i, n in enumerate(names)},
+            "ci": {n: [low[i].item(), high[i].item()] for i, n in enumerate(names)}}
+
+
+def compare(first: Mapping[str, Any], second: Mapping[str, Any], *, level: float = 0.95,
+            resamples: int = RESAMPLES, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """`paired_difference` of two `evaluate(..., per_probe=True)` results (second minus first);
+    refuses results that were not scored on the same probes."""
+    for name, result in (("first", first), ("second", second)):
+        if "correct" not in result.get("probes", {}):
+            raise ValueError(f"the {name} result has no per-probe correctness of a generator: "
+                             f"evaluate it with per_probe=True and a generator")
+    pa, pb = first["probes"], second["probes"]
+    if pa["identity"] != pb["identity"] or pa["yaw"] != pb["yaw"]:
+        raise ValueError("the two results were not scored on the same probes (identities or yaws differ)")
+    return paired_difference(pa["correct"], pb["correct"], pa["identity"], pa["yaw"],
+                             level=level, resamples=resamples, seed=seed)
 
 
 def _pixel_scores(output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -138,8 +251,12 @@ def evaluate(
     batch_size: int = 32,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    per_probe: bool = False,
+    resamples: int = RESAMPLES,
+    level: float = 0.95,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Run the protocol on a test set; return rank-1 per |yaw|, L1/PSNR/SSIM and ID-FID.
+    """Run the protocol on a test set; return rank-1 per |yaw| with intervals, L1/PSNR/SSIM and ID-FID.
 
     dataset: samples are dicts with "profile" and "frontal" (3 x S x S in [-1, 1]), "yaw"
         (degrees), "identity" (int) and "illumination"; samples at yaw 0 are not probes.
@@ -152,9 +269,17 @@ def evaluate(
         the first sample of each identity whose "illumination" is `gallery_illumination`, taking
         a sample's frontal to share its illumination.
 
+    per_probe: also return "probes" = {"identity", "yaw", "correct_raw"[, "correct"]}, one entry
+        per probe (ints), so that two models can be paired later (`compare`) without re-running them.
+    resamples, level, seed: the bootstrap over identities behind the intervals (resamples=0: none).
+
     Keys: "rank1_raw" (raw profiles as probes), "raw" (their l1/psnr/ssim/id_fid); with a
     generator also "rank1", "l1", "psnr", "ssim", "id_fid". Rank-1 dicts are keyed by |yaw|
-    as strings plus "mean" (the mean over |yaw| columns).
+    as strings plus "mean" (the mean over |yaw| columns). With resamples > 0: "rank1_raw_ci" and
+    "rank1_ci" ({column: [low, high]}), "rank1_vs_raw" (the generator's paired gain over the raw
+    profiles, see `paired_difference`) and "interval" (how they were computed). Always "n_probes",
+    "n_gallery", "n_identities", "note". Raises NonFiniteError when the identity network or the
+    generator outputs NaN or infinity.
     """
     device = torch.device(device)
     modules = [m for m in (identity_net, generator) if isinstance(m, nn.Module)]
@@ -163,7 +288,11 @@ def evaluate(
         module.eval()
 
     def identity_features(images: torch.Tensor) -> torch.Tensor:
-        return identity_net(to_identity_input(images, identity_net.input_size))[1]
+        features = identity_net(to_identity_input(images, identity_net.input_size))[1]
+        if not torch.isfinite(features).all():
+            raise NonFiniteError(f"the identity network ({type(identity_net).__name__}) produced non-finite "
+                                 f"features (NaN or inf): its weights or inputs are broken")
+        return features
 
     raw, generated = _Collector(), _Collector()
     real, identities, yaws = [], [], []
@@ -188,6 +317,9 @@ def evaluate(
                     got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
                     raise ValueError(f"the generator must return images shaped like the frontal targets "
                                      f"{tuple(frontal.shape)}, got {got}")
+                if not torch.isfinite(output).all():
+                    raise NonFiniteError(f"the generator ({type(generator).__name__}) produced non-finite images "
+                                         f"(NaN or inf): its weights are broken; no score is given")
                 generated.add(identity_features(output), output, frontal)
             identities.append(batch["identity"].cpu())
             yaws.append(batch["yaw"].cpu())
@@ -212,15 +344,30 @@ def evaluate(
             module.train(mode)
 
     real_features = torch.cat(real)
+    correct_raw = rank1_correct(torch.cat(raw.features), probe_ids, gallery_features, gallery_ids)
     result: dict[str, Any] = {
         "rank1_raw": rank1_by_yaw(torch.cat(raw.features), probe_ids, probe_yaws, gallery_features, gallery_ids),
         "raw": raw.summary(real_features),
     }
+    bootstrap = {"level": level, "resamples": resamples, "seed": seed}
+    if resamples > 0:
+        result["rank1_raw_ci"] = rank1_interval(correct_raw, probe_ids, probe_yaws, **bootstrap)
+    probes = {"identity": probe_ids.tolist(), "yaw": probe_yaws.tolist(), "correct_raw": correct_raw.int().tolist()}
     if generator is not None:
-        result["rank1"] = rank1_by_yaw(torch.cat(generated.features), probe_ids, probe_yaws,
-                                       gallery_features, gallery_ids)
+        features = torch.cat(generated.features)
+        correct = rank1_correct(features, probe_ids, gallery_features, gallery_ids)
+        result["rank1"] = rank1_by_yaw(features, probe_ids, probe_yaws, gallery_features, gallery_ids)
         result.update(generated.summary(real_features))
-    result.update({"n_probes": len(probe_ids), "n_gallery": len(gallery_ids), "note": ID_FID_NOTE})
+        probes["correct"] = correct.int().tolist()
+        if resamples > 0:
+            result["rank1_ci"] = rank1_interval(correct, probe_ids, probe_yaws, **bootstrap)
+            result["rank1_vs_raw"] = paired_difference(correct_raw, correct, probe_ids, probe_yaws, **bootstrap)
+    if resamples > 0:
+        result["interval"] = {**bootstrap, "method": "percentile bootstrap over test identities"}
+    if per_probe:
+        result["probes"] = probes
+    result.update({"n_probes": len(probe_ids), "n_gallery": len(gallery_ids),
+                   "n_identities": len(probe_ids.unique()), "note": ID_FID_NOTE})
     return result
 
 
@@ -233,33 +380,67 @@ def _fmt(value: float | None, percent: bool = False) -> str:
     return f"{100 * value:.2f}" if percent else f"{value:.3f}"
 
 
+def _with_interval(value: float | None, interval: Sequence[float] | None) -> str:
+    text = _fmt(value, percent=True)
+    if value is None or interval is None:
+        return text
+    return f"{text} [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
+
+
 def format_table(results: Mapping[str, Mapping[str, Any]], raw_row: str | None = "raw profiles",
-                 extra_columns: Mapping[str, Mapping[str, str]] | None = None) -> str:
+                 extra_columns: Mapping[str, Mapping[str, str]] | None = None, intervals: bool = False,
+                 scored_by: str | None = None) -> str:
     """A markdown table in the style of TP-GAN's Table 1: rank-1 (%) per ±yaw, then L1/SSIM/ID-FID.
 
     results: row name -> `evaluate` result. raw_row: name of the baseline row taken from the
         first result's raw-profile scores (None: no baseline row).
     extra_columns: row name -> {column: text}, e.g. MACs and parameters per teacher.
+    intervals: follow each rank-1 with its 95% interval where the result has one ("rank1_ci").
+    scored_by: names the identity network that scored the rows (file and sha256), in the footnote.
     """
     if not results:
         raise ValueError("format_table needs at least one result")
-    rows: list[tuple[str, Mapping[str, float], Mapping[str, Any]]] = []
+    rows: list[tuple[str, Mapping[str, float], Mapping[str, Any], Mapping[str, Any]]] = []
     if raw_row is not None:
         first = next(iter(results.values()))
-        rows.append((raw_row, first["rank1_raw"], first["raw"]))
-    rows += [(name, res["rank1"], res) for name, res in results.items() if "rank1" in res]
-    yaws = sorted({int(k) for _, rank1, _ in rows for k in rank1 if k != "mean"}, reverse=True)
+        rows.append((raw_row, first["rank1_raw"], first["raw"], first.get("rank1_raw_ci", {})))
+    rows += [(name, res["rank1"], res, res.get("rank1_ci", {})) for name, res in results.items() if "rank1" in res]
+    yaws = sorted({int(k) for _, rank1, _, _ in rows for k in rank1 if k != "mean"}, reverse=True)
     extra_names = sorted({c for cols in (extra_columns or {}).values() for c in cols})
     header = (["method"] + [f"±{y}°" for y in yaws] + ["mean", "L1", "SSIM", "ID-FID*"] + extra_names)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name, rank1, pixel in rows:
-        cells = [name] + [_fmt(rank1.get(str(y)), percent=True) for y in yaws] + [_fmt(rank1["mean"], percent=True)]
+    for name, rank1, pixel, ci in rows:
+        keys = [str(y) for y in yaws] + ["mean"]
+        cells = [name] + [_with_interval(rank1.get(k), ci.get(k) if intervals else None) for k in keys]
         cells += [_fmt(pixel.get("l1")), _fmt(pixel.get("ssim")), _fmt(pixel.get("id_fid"))]
         cells += [(extra_columns or {}).get(name, {}).get(c, "–") for c in extra_names]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(f"Rank-1 (%) by cosine similarity of identity features, ±yaw merged. *{ID_FID_NOTE}.")
+    note = "Rank-1 (%) by cosine similarity of identity features, ±yaw merged"
+    if intervals:
+        note += "; [95% interval, bootstrap over test identities]"
+    if scored_by:
+        note += f"; scored by {scored_by}"
+    lines.append(f"{note}. *{ID_FID_NOTE}.")
     return "\n".join(lines)
+
+
+def format_paired(name_a: str, name_b: str, paired: Mapping[str, Mapping[str, Any]]) -> str:
+    """One line per model pair: rank-1 difference (points) per column with its 95% interval."""
+    cells = [f"{k}: {100 * paired['diff'][k]:+.1f} [{100 * paired['ci'][k][0]:+.1f}, {100 * paired['ci'][k][1]:+.1f}]"
+             for k in sorted(paired["diff"], key=lambda k: (k == "mean", -int(k) if k != "mean" else 0))]
+    return f"{name_b} - {name_a} (rank-1 points, paired 95% interval): " + ", ".join(cells)
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with every non-finite float written as a string ("inf", "-inf", "nan"): strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 # ------------------------------------------------------------------ command line
@@ -308,19 +489,35 @@ def _run(args: argparse.Namespace) -> int:
     from gancomp_lite.models.lightcnn import load_identity_network
     from gancomp_lite.seeding import seed_everything
 
+    from gancomp_lite.checkpoint import read_manifest
+
     seed_everything(args.seed)
     _, test = load_splits(args.data, args.format, args.size, split=args.split)
     gallery = FaceDataset(gallery_records(test.records, args.gallery_illumination), test.size,
                           identities=test.identities)
     identity_net = load_identity_network(args.identity).to(args.device)
+    scorer = {"file": args.identity.name, "sha256": read_manifest(args.identity)["sha256"]}
     generators: Sequence[tuple[str, nn.Module | None]] = (
         [(p.stem, load_generator(p).to(args.device)) for p in args.generator] or [("raw profiles", None)]
     )
-    results = {name: evaluate(test, identity_net, gen, gallery=gallery, gallery_illumination=args.gallery_illumination,
-                              batch_size=args.batch_size, device=args.device)
-               for name, gen in generators}
+    try:
+        results = {name: {**evaluate(test, identity_net, gen, gallery=gallery,
+                                     gallery_illumination=args.gallery_illumination, batch_size=args.batch_size,
+                                     device=args.device, per_probe=True, seed=args.seed), "scored_by": scorer}
+                   for name, gen in generators}
+    except NonFiniteError as err:
+        print(f"gancomp-lite eval: error: {err}", file=sys.stderr)
+        return 2
+    names = list(results)
+    paired = {f"{name} - {names[0]}": compare(results[names[0]], results[name], seed=args.seed)
+              for name in names[1:] if "rank1" in results[name]}
+    for result in results.values():
+        result.pop("probes")
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps(json_safe({**results, **({"paired": paired} if paired else {})}), indent=2, allow_nan=False))
     else:
-        print(format_table(results))
+        print(format_table(results, intervals=True, scored_by=f"{scorer['file']} (sha256 {scorer['sha256'][:16]}...)"))
+        for name in names[1:]:
+            if f"{name} - {names[0]}" in paired:
+                print(format_paired(names[0], name, paired[f"{name} - {names[0]}"]))
     return 0

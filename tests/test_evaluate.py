@@ -15,11 +15,15 @@ from conftest import make_multipie
 from gancomp_lite.checkpoint import save_checkpoint
 from gancomp_lite.evaluate import (
     ID_FID_NOTE,
+    NonFiniteError,
     _pixel_scores,
+    compare,
     evaluate,
     format_table,
     frechet_distance,
+    paired_difference,
     rank1_by_yaw,
+    rank1_interval,
     register,
 )
 from gancomp_lite.models import registry
@@ -203,4 +207,115 @@ def test_command_line_on_a_multipie_tree(tmp_path, monkeypatch, capsys):
     args = parser.parse_args(base)
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    assert "| raw profiles |" in out and "±90°" in out
+    assert "| raw profiles |" in out and "±90°" in out and "scored by id.pt (sha256 " in out
+
+    # two generators: intervals, and the paired difference of the second against the first
+    other = tmp_path / "other.pt"
+    torch.manual_seed(1)
+    save_checkpoint(other, _Recolor().state_dict(), {"arch": "fake", "config": None, "size": 16})
+    args = parser.parse_args(base + ["--generator", str(generator), "--generator", str(other), "--json"])
+    assert args.func(args) == 0
+    results = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
+    assert set(results["paired"]) == {"other - recolor"} and len(results["recolor"]["rank1_ci"]["mean"]) == 2
+    assert results["recolor"]["scored_by"]["file"] == "id.pt"
+    args = parser.parse_args(base + ["--generator", str(generator), "--generator", str(other)])
+    assert args.func(args) == 0
+    assert "other - recolor (rank-1 points, paired 95% interval): 90: " in capsys.readouterr().out
+
+    # NaN weights: one line on stderr, exit 2, no score
+    broken = _Recolor()
+    torch.nn.init.constant_(broken.mix.weight, float("nan"))
+    nan_path = tmp_path / "nan.pt"
+    save_checkpoint(nan_path, broken.state_dict(), {"arch": "fake", "config": None, "size": 16})
+    args = parser.parse_args(base + ["--generator", str(nan_path), "--json"])
+    assert args.func(args) == 2
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if "error" in line]     # besides progress bars
+    assert captured.out == "" and len(errors) == 1 and "non-finite" in errors[0]
+
+
+# ------------------------------------------------------------------ intervals and paired differences
+def test_interval_of_two_identities_is_every_possible_resample():
+    """Identity 0 always right, identity 1 always wrong: resamples give 0, 0.5 or 1 (p = 1/4, 1/2, 1/4)."""
+    correct, ids, yaws = [1, 1, 0, 0], [0, 0, 1, 1], [15, -15, 15, -15]
+    assert rank1_interval(correct, ids, yaws, resamples=4000) == {"15": [0.0, 1.0], "mean": [0.0, 1.0]}
+    assert rank1_interval(correct, ids, yaws, level=0.4, resamples=4000) == {"15": [0.5, 0.5], "mean": [0.5, 0.5]}
+    # one identity: nothing to resample
+    assert rank1_interval([1, 0, 1], [7, 7, 7], [15, 30, 45])["mean"] == pytest.approx([2 / 3, 2 / 3])
+
+
+def test_interval_narrows_as_one_over_root_identities_and_is_seeded():
+    gen = torch.Generator().manual_seed(0)
+    skill = torch.rand(400, generator=gen)                       # per-identity probability of a hit
+    ids = torch.arange(400).repeat_interleave(12)
+    yaws = torch.tensor([15, 30, 45, 60, 75, 90]).repeat(800)
+    correct = torch.rand(len(ids), generator=gen) < skill[ids]
+    few, many = ids < 25, ids < 400
+    width = {n: (lambda ci: ci["mean"][1] - ci["mean"][0])(rank1_interval(correct[m], ids[m], yaws[m]))
+             for n, m in (("few", few), ("many", many))}
+    assert width["few"] / width["many"] == pytest.approx(4.0, rel=0.25)       # sqrt(400 / 25)
+    assert rank1_interval(correct, ids, yaws, seed=3) == rank1_interval(correct, ids, yaws, seed=3)
+    point = rank1_by_yaw(torch.nn.functional.one_hot(torch.where(correct, ids, (ids + 1) % 400)).double(),
+                         ids, yaws, torch.eye(400, dtype=torch.float64), torch.arange(400))
+    ci = rank1_interval(correct, ids, yaws)
+    assert all(ci[k][0] <= point[k] <= ci[k][1] for k in ci)
+
+
+def test_paired_difference_cancels_what_both_models_share():
+    gen = torch.Generator().manual_seed(1)
+    ids = torch.arange(20).repeat_interleave(36)
+    yaws = torch.tensor([15, -15, 30, -30, 45, -45, 60, -60, 75, -75, 90, -90]).repeat(60)
+    a = torch.rand(len(ids), generator=gen) < torch.rand(20, generator=gen)[ids]
+    same = paired_difference(a, a, ids, yaws)
+    assert same["diff"]["mean"] == 0.0 and same["ci"]["mean"] == [0.0, 0.0]
+    b = a.clone()
+    b[(ids == 3) & (yaws.abs() == 90)] = True                   # b also gets identity 3's six +-90 probes
+    gained = (~a[(ids == 3) & (yaws.abs() == 90)]).sum().item()
+    paired = paired_difference(a, b, ids, yaws)
+    assert paired["diff"]["90"] == pytest.approx(gained / 120) and paired["diff"]["15"] == 0.0
+    assert paired["ci"]["15"] == [0.0, 0.0] and paired["ci"]["90"][0] >= 0.0
+    # The unpaired intervals of a and b are far wider than the paired one.
+    unpaired = rank1_interval(a, ids, yaws)["mean"]
+    assert paired["ci"]["mean"][1] - paired["ci"]["mean"][0] < 0.2 * (unpaired[1] - unpaired[0])
+    with pytest.raises(ValueError, match="same probes"):
+        paired_difference(a, b[:-1], ids, yaws)
+
+
+def test_evaluate_returns_intervals_and_per_probe_results_that_compare():
+    data = confusing_test_set()
+    perfect = evaluate(data, StripeIdentity(), lambda b: b["frontal"], per_probe=True, progress=False)
+    copying = evaluate(data, StripeIdentity(), nn.Identity(), per_probe=True, progress=False)
+    assert perfect["rank1_ci"]["mean"] == [1.0, 1.0] and perfect["n_identities"] == N_IDS
+    assert perfect["probes"]["correct"] == [1] * 6 * N_IDS
+    assert copying["probes"]["correct"] == copying["probes"]["correct_raw"]
+    assert perfect["rank1_vs_raw"]["diff"] == {"15": 0.0, "45": 0.5, "90": 1.0, "mean": 0.5}
+    assert compare(copying, perfect)["diff"]["90"] == 1.0
+    lo, hi = copying["rank1_raw_ci"]["45"]
+    assert lo <= copying["rank1_raw"]["45"] <= hi and perfect["interval"]["resamples"] > 0
+    assert json.loads(json.dumps(perfect)) == perfect
+    bare = evaluate(data, StripeIdentity(), nn.Identity(), resamples=0, progress=False)
+    assert not {"rank1_ci", "rank1_raw_ci", "rank1_vs_raw", "probes"} & set(bare)
+    with pytest.raises(ValueError, match="per_probe=True"):
+        compare(bare, perfect)
+
+
+def test_non_finite_outputs_are_an_error_never_a_score():
+    data = confusing_test_set()
+    with pytest.raises(NonFiniteError, match="generator .* non-finite"):
+        evaluate(data, StripeIdentity(), lambda b: torch.full_like(b["frontal"], float("nan")), progress=False)
+    with pytest.raises(NonFiniteError, match="identity network"):
+        evaluate(data, _NaNIdentity(), progress=False)
+
+
+class _NaNIdentity(StripeIdentity):
+    def forward(self, gray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feature = super().forward(gray)[0] * float("nan")
+        return feature, feature
+
+
+def test_format_table_with_intervals_names_the_scorer():
+    data = confusing_test_set()
+    results = {"perfect": evaluate(data, StripeIdentity(), lambda b: b["frontal"], progress=False)}
+    lines = format_table(results, intervals=True, scored_by="judge.pt").splitlines()
+    assert lines[3].startswith("| perfect | 100.00 [100.0, 100.0] |")
+    assert "95% interval" in lines[-1] and "scored by judge.pt" in lines[-1]
