@@ -1,0 +1,223 @@
+"""Every stage survives a kill: periodic checkpoints, exact resume, refusal of changed settings, atomic re-renders.
+
+Kill-and-resume: a child process is killed with SIGKILL mid-run (or a run is interrupted in-process right
+after a checkpoint), resumed, and its final tensors compared with an uninterrupted run's.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gancomp_lite.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gancomp_lite.cli import main
+from gancomp_lite.train import Trainer
+from test_train import PairDataset, assert_same, config, full_state, make_recipe
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+
+
+def _child(code: str) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{TESTS}{os.pathsep}{ROOT}"}
+    return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _kill_when(proc: subprocess.Popen, ready, timeout: float = 30.0) -> None:
+    """SIGKILL `proc` as soon as `ready()` holds (the test fails if it never does)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "the child never reached the point to kill it at"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def _step(out: Path) -> int:
+    try:
+        return json.loads((out / "last.json").read_text())["step"]
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
+# ----------------------------------------------------------------------------- the Trainer
+def test_a_trainer_killed_mid_run_resumes_to_the_same_tensors(tmp_path):
+    out = tmp_path / "killed"
+    proc = _child(
+        "import time, torch; torch.set_num_threads(1)\n"
+        "from test_train import PairDataset, config, make_recipe\n"
+        "from gancomp_lite.train import Trainer\n"
+        f"Trainer(make_recipe(), PairDataset(), config({str(out)!r}, steps=8, ckpt_every=1),\n"
+        "        on_log=lambda step, metrics: time.sleep(0.2)).fit()\n")
+    _kill_when(proc, lambda: _step(out) >= 2)
+    assert 2 <= _step(out) < 8
+    load_checkpoint(out / "last.pt")                          # whole: written atomically
+    resumed = make_recipe()
+    assert Trainer(resumed, PairDataset(), config(out, steps=8, ckpt_every=1)).fit().step == 8
+    straight = make_recipe()
+    Trainer(straight, PairDataset(), config(tmp_path / "straight", steps=8, ckpt_every=1)).fit()
+    assert_same(full_state(straight), full_state(resumed))
+    assert (out / "metrics.csv").read_text() == (tmp_path / "straight" / "metrics.csv").read_text()
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL in-process: nothing after it runs, not even `except Exception` handlers."""
+
+
+def _kill_at(step: int):
+    def on_log(at: int, metrics: dict) -> None:
+        if at == step:
+            raise _Killed
+    return on_log
+
+
+@pytest.mark.parametrize("minutes, kept", [(0.0, 2), (None, -1)])
+def test_the_trainer_also_checkpoints_by_the_clock(tmp_path, minutes, kept):
+    cfg = config(tmp_path, steps=6, ckpt_every=100, ckpt_minutes=minutes)
+    with pytest.raises(_Killed):
+        Trainer(make_recipe(), PairDataset(), cfg, on_log=_kill_at(3)).fit()
+    assert _step(tmp_path) == kept
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"lr": 2e-3}, "lr=0.001 in the checkpoint, 0.002 now"),
+    ({"decay_from": None}, "decay_from"),
+    ({"fingerprint": {"data": "/other"}}, "fingerprint.data"),
+])
+def test_a_resume_with_other_settings_is_refused_naming_them(tmp_path, change, named):
+    Trainer(make_recipe(), PairDataset(), config(tmp_path, stop_after=2)).fit()
+    with pytest.raises(CheckpointError, match=named):
+        Trainer(make_recipe(), PairDataset(), config(tmp_path, **change)).fit()
+    assert _step(tmp_path) == 2                               # the refused run changed nothing
+    assert Trainer(make_recipe(), PairDataset(), config(tmp_path, resume=False, **change)).fit().step == 6
+
+
+def test_a_resume_with_another_recipe_setting_or_data_is_refused(tmp_path):
+    from test_train import TinyGenerator, TinyPatchD
+    from gancomp_lite.recipes.pix2pix import Pix2PixRecipe
+
+    Trainer(make_recipe(), PairDataset(), config(tmp_path, stop_after=2)).fit()
+    other = Pix2PixRecipe(TinyGenerator(), TinyPatchD(), gan_mode="lsgan", lambda_recon=5.0)
+    with pytest.raises(CheckpointError, match="recipe.lambda_recon=10.0 in the checkpoint, 5.0 now"):
+        Trainer(other, PairDataset(), config(tmp_path)).fit()
+    with pytest.raises(CheckpointError, match="dataset_size=10 in the checkpoint, 12 now"):
+        Trainer(make_recipe(), PairDataset(12), config(tmp_path)).fit()
+    wider = Pix2PixRecipe(TinyGenerator(width=4), TinyPatchD(), gan_mode="lsgan", lambda_recon=10.0)
+    with pytest.raises(CheckpointError, match="shapes.G"):
+        Trainer(wider, PairDataset(), config(tmp_path)).fit()
+
+
+@pytest.mark.parametrize("field", ["steps", "batch_size", "ckpt_every"])
+def test_zero_steps_or_batch_is_refused(tmp_path, field):
+    from gancomp_lite.errors import InputError
+
+    with pytest.raises(InputError, match=f"TrainConfig.{field} must be at least 1"):
+        Trainer(make_recipe(), PairDataset(), config(tmp_path, **{field: 0}))
+
+
+# ----------------------------------------------------------------------------- the distillation stage
+SIZE, KNOBS, STUDENT = 32, {"ngf": 8, "step": 4}, "4_4_4_4_4_4_4_8"
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory) -> dict[str, Path]:
+    """A tiny SynthPIE tree and tiny 'shipped' resnet9 teacher + identity network."""
+    from data_tools.synthpie import render_synthpie
+    from gancomp_lite.models.discriminator import PatchGAN
+    from gancomp_lite.models.lightcnn import LightCNN, save_identity_network
+    from gancomp_lite.models.registry import build
+
+    base = tmp_path_factory.mktemp("shipped")
+    render_synthpie(base / "data", ids=4, size=SIZE, illums=1, progress=False)
+    render_synthpie(base / "data2", ids=4, size=SIZE, illums=1, seed=1, progress=False)
+    d_knobs = {"in_channels": 6, "ndf": 8, "n_layers": 2}
+    torch.manual_seed(0)
+    save_checkpoint(base / "weights" / "resnet9-quick.pt",
+                    {"G": build("resnet9", None, SIZE, **KNOBS).state_dict(), "D": PatchGAN(**d_knobs).state_dict()},
+                    {"arch": "resnet9", "preset": "quick", "size": SIZE, "knobs": KNOBS, "config": "8_8_8_8_8_8_8_8",
+                     "discriminator": {"kind": "patchgan", "knobs": d_knobs}})
+    save_identity_network(base / "weights" / "lightcnn-quick.pt", LightCNN("9", num_classes=3, width=0.125, input_size=SIZE))
+    return {"data": base / "data", "data2": base / "data2", "weights": base / "weights"}
+
+
+def _distill(shipped, out: Path, *extra: str, data: str = "data") -> list[str]:
+    return ["distill", "--arch", "resnet9", "--config", STUDENT, "--steps", "4", "--batch-size", "4",
+            "--ckpt-every", "2", "--out", str(out), "--data", str(shipped[data]), "--weights", str(shipped["weights"]),
+            *extra]
+
+
+def _student(out: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(out / "student.pt")[0]
+
+
+def test_distill_checkpoints_before_its_end_and_a_killed_run_resumes_exactly(shipped, tmp_path, monkeypatch):
+    assert main(_distill(shipped, tmp_path / "straight")) == 0
+    original = Trainer._save_due
+
+    def killed_after_step_3(self) -> bool:           # dies right after step 3, before any later save
+        if self.step == 3:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "_save_due", killed_after_step_3)
+    assert main(_distill(shipped, tmp_path / "killed")) == 130
+    assert _step(tmp_path / "killed") == 2 and not (tmp_path / "killed" / "student.pt").exists()
+    monkeypatch.setattr(Trainer, "_save_due", original)
+    assert main(_distill(shipped, tmp_path / "killed")) == 0
+    assert_same(_student(tmp_path / "straight"), _student(tmp_path / "killed"))
+    summary = json.loads((tmp_path / "killed" / "summary.json").read_text())
+    assert [row["step"] for row in summary["history"]] == [4]
+
+
+@pytest.mark.parametrize("extra, named", [
+    (["--lambda-distill", "5"], "lambda_distill=1.0 in the checkpoint, 5.0 now"),
+    (["--random-d"], "inherit_d=True in the checkpoint, False now"),
+    (["--taps", "down2"], "taps="),
+    (["--seed", "1"], "seed"),
+])
+def test_a_distill_rerun_with_other_settings_is_refused_and_fresh_starts_over(shipped, tmp_path, capsys, extra, named):
+    out = tmp_path / "run"
+    assert main(_distill(shipped, out, "--steps", "2")) == 0
+    before = (out / "summary.json").read_bytes()
+    capsys.readouterr()
+    assert main(_distill(shipped, out, "--steps", "2", *extra)) == 2
+    err = capsys.readouterr().err
+    assert named in err and err.count("\n") == 1 and "Traceback" not in err
+    assert (out / "summary.json").read_bytes() == before            # nothing written was touched
+    assert main(_distill(shipped, out, "--steps", "2", *extra, "--fresh")) == 0
+    (kept,) = tmp_path.glob("run.old-*")
+    assert (kept / "summary.json").read_bytes() == before and (out / "summary.json").read_bytes() != before
+
+
+def test_a_distill_rerun_on_other_data_is_refused(shipped, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_distill(shipped, out, "--steps", "2")) == 0
+    assert main(_distill(shipped, out, "--steps", "2", data="data2")) == 2
+    assert "fingerprint.data=" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- SynthPIE re-render
+def test_a_killed_synthpie_rerender_keeps_the_old_tree(tmp_path):
+    from data_tools.dataset import load_records
+    from data_tools.synthpie import render_synthpie
+
+    root = tmp_path / "synth"
+    render_synthpie(root, ids=2, size=16, illums=1, progress=False)
+    before = {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    proc = _child(f"from gancomp_lite.cli import main; main(['data', 'synthpie', '--out', {str(root)!r}, "
+                  "'--ids', '60', '--size', '64', '--illums', '3'])")
+    _kill_when(proc, lambda: not (root / "session01").exists() or any(tmp_path.glob(".synth.tmp-*/session01")))
+    after = {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    assert after == before
+    assert len(load_records(root, "multipie")) > 0
+    assert main(["data", "synthpie", "--out", str(root), "--ids", "2", "--size", "16", "--illums", "1"]) == 0
+    assert not list(tmp_path.glob(".synth.*"))                         # the killed render's leftovers are gone
