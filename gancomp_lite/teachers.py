@@ -3,6 +3,11 @@
 `gancomp-lite teachers train` reproduces every shipped checkpoint in ``gancomp_lite/weights/``:
 first the Light-CNN identity network (near-frontal views of the training identities), then each teacher
 generator with its own paper's objective, then the evaluation protocol on the test identities.
+
+Two recognizers play two roles. The *identity network* (Light-CNN-9) is the loss network: TP-GAN's
+L_ip, PIM's recognizer and distillation may use it. The *judge* (Light-CNN-29, wider, trained the same
+way, `gancomp-lite teachers train --arch judge`) scores every reported rank-1 and is used by no
+training objective, so a generator cannot score well by matching the features it was trained against.
 A teacher checkpoint is the generator's state dict in half precision plus a manifest holding
 everything needed to rebuild it (arch, knobs, size, config string) and to trust it (command,
 seed, data split, metrics, sha256). `load_teacher` checks the hash and loads with
@@ -35,6 +40,7 @@ if TYPE_CHECKING:
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 IDENTITY_FILE = "lightcnn-{preset}.pt"
+JUDGE_FILE = "judge-{preset}.pt"
 TEACHER_FILE = "{arch}-{preset}.pt"
 
 
@@ -109,6 +115,14 @@ def _pim(generator: nn.Module, discriminator: nn.Module, identity: LightCNN | No
 
 
 QUICK_IDENTITY = IdentitySpec(variant="9", width=0.25, input_size=64, steps=400)
+# The judge: Light-CNN-29 (residual blocks, 2.2x the loss network's parameters), same data and pose
+# range, about 3 minutes on one CPU core; at lr 1e-3 it diverged, at width 0.375 it cost too much CPU.
+# It must never appear in a training objective.
+QUICK_JUDGE = IdentitySpec(variant="29", width=0.25, input_size=64, steps=600, lr=5e-4)
+ROLES: dict[str, tuple[IdentitySpec, str, str]] = {   # role -> (spec, file pattern, what it is for)
+    "identity": (QUICK_IDENTITY, IDENTITY_FILE, "loss network: TP-GAN's L_ip, PIM's recognizer, distillation"),
+    "judge": (QUICK_JUDGE, JUDGE_FILE, "judge: scores every reported rank-1; no training objective uses it"),
+}
 # Sized so each teacher trains in at most about 40 minutes on one CPU core (5-11 epochs of the quick
 # set), with room to compress (>= 6x in MACs between the teacher and the smallest sub-network).
 # docs/teachers.md has the rank-1 curves behind these step counts.
@@ -171,13 +185,17 @@ def near_frontal(dataset: FaceDataset, max_yaw: int) -> FaceDataset:
                        align=dataset.align, mirror=dataset.mirror, identities=dataset.identities)
 
 
-def train_identity(preset: str = "quick", seed: int = 0, out_dir: Path = WEIGHTS_DIR, progress: bool = True) -> Path:
-    """Train the preset's Light-CNN on the near-frontal views of the training identities (see
+def train_identity(preset: str = "quick", seed: int = 0, out_dir: Path = WEIGHTS_DIR, progress: bool = True,
+                   role: str = "identity") -> Path:
+    """Train the preset's identity network (role "identity", the loss network) or its judge (role
+    "judge", the scorer) on the near-frontal views of the training identities (see
     `IdentitySpec.max_yaw`) and save it (half precision)."""
     if preset != "quick":
         raise ValueError("only the quick identity network is specified here; full-size training runs on a GPU "
                          "with the same function and a larger IdentitySpec")
-    spec = QUICK_IDENTITY
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {sorted(ROLES)}, got {role!r}")
+    spec, file, purpose = ROLES[role]
     root, train, test = _data(preset, seed)
     start = time.perf_counter()
     net = train_identity_network(near_frontal(train, spec.max_yaw), num_classes=len(train.identities), steps=spec.steps, seed=seed,
@@ -185,11 +203,14 @@ def train_identity(preset: str = "quick", seed: int = 0, out_dir: Path = WEIGHTS
                                  batch_size=spec.batch_size, lr=spec.lr, progress=progress)
     from gancomp_lite.evaluate import evaluate
 
+    seconds = round(time.perf_counter() - start, 1)
     metrics = evaluate(test, net, None, progress=progress)
-    path = Path(out_dir) / IDENTITY_FILE.format(preset=preset)
-    save_identity_network(path, net, half=True, preset=preset, seed=seed, command=_command(),
-                          data=_split_note(root, train, test), train_seconds=round(time.perf_counter() - start, 1),
-                          spec=spec.__dict__, metrics={"rank1_raw": metrics["rank1_raw"]})
+    path = Path(out_dir) / file.format(preset=preset)
+    save_identity_network(path, net, half=True, preset=preset, seed=seed, command=_command(), role=role,
+                          purpose=purpose, trained_on=f"near-frontal views (|yaw| <= {spec.max_yaw}) of the "
+                          f"{len(train.identities)} training identities, both images of each pair, random flips",
+                          data=_split_note(root, train, test), train_seconds=seconds, torch_threads=torch.get_num_threads(),
+                          spec=spec.__dict__, metrics={k: metrics[k] for k in ("rank1_raw", "rank1_raw_ci", "interval")})
     return path
 
 
@@ -237,13 +258,39 @@ def prepare_teacher(arch: str, preset: str = "quick", seed: int = 0, out_dir: Pa
 
 
 def evaluate_teacher(run: TeacherRun, out_dir: Path = WEIGHTS_DIR, progress: bool = True) -> dict[str, Any]:
-    """The evaluation protocol on the test identities for the run's generator (left in eval mode)."""
+    """The evaluation protocol on the test identities for the run's generator (left in eval mode), scored by the judge."""
     from gancomp_lite.evaluate import evaluate
 
     run.generator.eval()
     device = next(run.generator.parameters()).device
-    identity = (run.identity or load_identity(run.preset, out_dir)).to(device)
-    return evaluate(run.test, identity, run.generator, device=device, progress=progress)
+    return evaluate(run.test, load_judge(run.preset, out_dir).to(device), run.generator, device=device, progress=progress)
+
+
+def score_teacher(generator: nn.Module, test: "FaceDataset", train: "FaceDataset", preset: str = "quick",
+                  weights_dir: Path = WEIGHTS_DIR, progress: bool = True) -> dict[str, Any]:
+    """The manifest fields that score a teacher, each naming its scorer: "metrics" (the protocol,
+    scored by the judge, "judge_sha256"), "metrics_identity" (the same protocol under the loss
+    network, as the paper scores it, "identity_sha256") and "crosscheck" (rank-1 under the classical
+    recognizer of `gancomp_lite.fisherfaces`, fit on `train`'s near-frontal views)."""
+    from gancomp_lite.evaluate import evaluate
+
+    generator.eval()
+    device = next(generator.parameters()).device
+    judge = evaluate(test, load_judge(preset, weights_dir).to(device), generator, device=device, progress=progress)
+    loss_net = evaluate(test, load_identity(preset, weights_dir).to(device), generator, device=device, progress=progress)
+    classical = evaluate(test, crosscheck_recognizer(train).to(device), generator, device=device, progress=progress)
+    from gancomp_lite.fisherfaces import NAME
+
+    return {"metrics": judge, "judge_sha256": judge_sha256(preset, weights_dir),
+            "metrics_identity": loss_net, "identity_sha256": identity_sha256(preset, weights_dir),
+            "crosscheck": {"recognizer": NAME, **{k: v for k, v in classical.items() if k.startswith("rank1")}}}
+
+
+def crosscheck_recognizer(train: "FaceDataset") -> nn.Module:
+    """The classical cross-check (HOG + Fisherfaces), fit in closed form on the near-frontal training views."""
+    from gancomp_lite.fisherfaces import fit_hog_fisher
+
+    return fit_hog_fisher(near_frontal(train, QUICK_JUDGE.max_yaw), input_size=QUICK_JUDGE.input_size)
 
 
 def train_teacher(arch: str, preset: str = "quick", seed: int = 0, work_dir: Path = Path("runs/teachers"),
@@ -261,14 +308,14 @@ def train_teacher(arch: str, preset: str = "quick", seed: int = 0, work_dir: Pat
     result = Trainer(run.recipe, run.train, config).fit()
     if not result.finished:
         return None
-    metrics = evaluate_teacher(run, out_dir, progress)
+    seconds = round(time.perf_counter() - start, 1)
+    scores = score_teacher(run.generator, run.test, run.train, preset, out_dir, progress)
     return ship_teacher(Path(out_dir) / TEACHER_FILE.format(arch=arch, preset=preset), arch, preset, run.size,
                         run.knobs, run.generator, run.d_spec, run.discriminator,
                         seed=seed, command=_command(), data=_split_note(run.root, run.train, run.test),
                         steps=result.step, batch_size=spec.batch_size, lr=spec.lr, recipe=run.recipe.name,
                         recipe_options=spec.options, device=next(run.generator.parameters()).device.type,
-                        identity_sha256=identity_sha256(preset, out_dir),
-                        train_seconds_last_call=round(time.perf_counter() - start, 1), metrics=metrics)
+                        train_seconds_last_call=seconds, **scores)
 
 
 def ship_teacher(path: Path, arch: str, preset: str, size: int, knobs: dict[str, Any], generator: nn.Module,
@@ -285,34 +332,49 @@ def ship_teacher(path: Path, arch: str, preset: str, size: int, knobs: dict[str,
 
 def rescore_teacher(arch: str, preset: str = "quick", weights_dir: Path = WEIGHTS_DIR,
                     progress: bool = True) -> dict[str, Any]:
-    """Re-run the evaluation protocol on a shipped teacher with the shipped identity network and
-    rewrite the metrics in its manifest; the weights stay as they are. Run it after the protocol
-    or the identity network changed; a teacher whose objective uses the identity network must have
-    been trained with the current one (else its weights are no longer what its command produces).
-    Returns the new metrics.
+    """Re-score a shipped teacher (`score_teacher`: the judge, the loss network, the cross-check) and
+    rewrite those fields of its manifest; the weights stay as they are. Run it after the protocol,
+    the judge or the identity network changed; a teacher whose objective uses the identity network
+    must have been trained with the current one (else its weights are no longer what its command
+    produces). Returns the judge's metrics.
     """
-    from gancomp_lite.evaluate import evaluate
-
     path = Path(weights_dir) / TEACHER_FILE.format(arch=arch, preset=preset)
     state, manifest = load_checkpoint(path, expect={"arch": arch, "preset": preset})
     if QUICK_TEACHERS[arch].needs_identity and manifest.get("identity_sha256") != identity_sha256(preset, weights_dir):
         raise ValueError(f"{arch}'s objective uses the identity network, which changed since it was trained: "
                          f"retrain it (`gancomp-lite teachers train --arch {arch}`) instead of rescoring")
     generator, _ = load_teacher(arch, preset, weights_dir)
-    _, _, test = _data(preset, manifest["seed"])
-    metrics = evaluate(test, load_identity(preset, weights_dir), generator, progress=progress)
-    save_checkpoint(path, state, {**manifest, "metrics": metrics, "identity_sha256": identity_sha256(preset, weights_dir)})
-    return metrics
+    _, train, test = _data(preset, manifest["seed"])
+    scores = score_teacher(generator, test, train, preset, weights_dir, progress)
+    save_checkpoint(path, state, {**manifest, **scores})
+    return scores["metrics"]
 
 
 def identity_sha256(preset: str = "quick", weights_dir: Path = WEIGHTS_DIR) -> str:
-    """The sha256 of the shipped identity network: teacher manifests record which one scored them."""
+    """The sha256 of the shipped identity (loss) network: teacher manifests record which one they used."""
     return read_manifest(Path(weights_dir) / IDENTITY_FILE.format(preset=preset))["sha256"]
 
 
+def judge_sha256(preset: str = "quick", weights_dir: Path = WEIGHTS_DIR) -> str:
+    """The sha256 of the shipped judge: every reported rank-1 records which judge scored it."""
+    return read_manifest(Path(weights_dir) / JUDGE_FILE.format(preset=preset))["sha256"]
+
+
 def load_identity(preset: str = "quick", weights_dir: Path = WEIGHTS_DIR) -> LightCNN:
-    """The shipped identity network of a preset (hash-checked, frozen, eval mode)."""
-    path = Path(weights_dir) / IDENTITY_FILE.format(preset=preset)
+    """The shipped identity (loss) network of a preset (hash-checked, frozen, eval mode)."""
+    return _load_frozen(Path(weights_dir) / IDENTITY_FILE.format(preset=preset), "identity")
+
+
+def load_judge(preset: str = "quick", weights_dir: Path = WEIGHTS_DIR) -> LightCNN:
+    """The shipped judge of a preset (hash-checked, frozen, eval mode): for scoring only, never in a loss."""
+    return _load_frozen(Path(weights_dir) / JUDGE_FILE.format(preset=preset), "judge")
+
+
+def _load_frozen(path: Path, role: str) -> LightCNN:
+    """A shipped recognizer, refused when its manifest gives it another role (e.g. the loss network as judge)."""
+    found = read_manifest(path).get("role", "identity")
+    if found != role:
+        raise CheckpointError(f"{path}: manifest role={found!r} but {role!r} is required")
     net = load_identity_network(path).float()
     for p in net.parameters():
         p.requires_grad_(False)
@@ -357,28 +419,49 @@ FULL_KNOBS: dict[str, dict[str, Any]] = {   # the paper's widths at 128x128, for
 
 
 def teachers_table(preset: str = "quick", weights_dir: Path = WEIGHTS_DIR) -> str:
-    """Table 1 of the paper for the shipped teachers: rank-1 per |yaw| (raw profiles first), L1, SSIM,
-    ID-FID, and MACs/params of each generator at the quick size and at the full (paper) size.
+    """Table 1 of the paper for the shipped teachers, scored by the judge: rank-1 per |yaw| with 95%
+    intervals (raw profiles first), L1, SSIM, ID-FID, MACs/params at the quick and the full (paper)
+    size; then each teacher's mean rank-1 under the three recognizers (loss network, judge, cross-check).
 
-    The scores are those measured on the test identities when each teacher was shipped (its manifest).
+    The scores are those in each teacher's manifest (`gancomp-lite teachers rescore` rewrites them).
     """
     from gancomp_lite.cost import count
     from gancomp_lite.evaluate import format_table
 
-    results, sizes = {}, {}
+    results, sizes, manifests = {}, {}, {}
     for arch in QUICK_TEACHERS:
         path = Path(weights_dir) / TEACHER_FILE.format(arch=arch, preset=preset)
         if not path.is_file():
             continue
         _, manifest = load_teacher(arch, preset, weights_dir)
-        results[arch] = manifest["metrics"]
+        results[arch], manifests[arch] = manifest["metrics"], manifest
         quick = count(arch, None, size=manifest["size"], convention="physical", **manifest["knobs"])
         full = count(arch, None, size=get_preset("full").image_size, convention="physical", **FULL_KNOBS[arch])
         sizes[arch] = {"steps": str(manifest["steps"]), "MACs quick": f"{quick.macs / 1e9:.2f} G", "params quick": f"{quick.params / 1e6:.2f} M",
                        "MACs full": f"{full.macs / 1e9:.1f} G", "params full": f"{full.params / 1e6:.1f} M"}
     if not results:
         raise FileNotFoundError(f"no shipped {preset} teachers in {weights_dir}; run `gancomp-lite teachers train`")
-    return format_table(results, extra_columns=sizes) + " MACs in the physical convention."
+    judge = read_manifest(Path(weights_dir) / JUDGE_FILE.format(preset=preset))
+    scorer = (f"the judge {judge['file']} (Light-CNN-{judge['lightcnn']['variant']}, width {judge['lightcnn']['width']}, "
+              f"sha256 {judge['sha256'][:16]}...)")
+    table = format_table(results, extra_columns=sizes, intervals=True, scored_by=scorer) + " MACs in the physical convention."
+    return table + "\n\n" + _scorer_summary(manifests)
+
+
+def _scorer_summary(manifests: dict[str, dict[str, Any]]) -> str:
+    """Mean rank-1 (%) of the raw profiles and of each teacher under each recognizer, with 95% intervals."""
+    def cell(rank1: dict[str, float], ci: dict[str, list[float]] | None) -> str:
+        text = f"{100 * rank1['mean']:.1f}"
+        return text + (f" [{100 * ci['mean'][0]:.1f}, {100 * ci['mean'][1]:.1f}]" if ci else "")
+
+    first = next(iter(manifests.values()))
+    scorers = [("metrics_identity", "loss network (Light-CNN-9)"), ("metrics", "judge (Light-CNN-29)"),
+               ("crosscheck", "cross-check (HOG + Fisherfaces)")]
+    lines = ["| mean rank-1 (%) | " + " | ".join(name for _, name in scorers) + " |", "|---|" + "---|" * len(scorers),
+             "| raw profiles | " + " | ".join(cell(first[k]["rank1_raw"], first[k].get("rank1_raw_ci")) for k, _ in scorers) + " |"]
+    lines += [f"| {arch} | " + " | ".join(cell(m[k]["rank1"], m[k].get("rank1_ci")) for k, _ in scorers) + " |"
+              for arch, m in manifests.items()]
+    return "\n".join(lines)
 
 
 def _command() -> str:
@@ -389,7 +472,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("teachers", help="train and ship the identity network and the teachers")
     sub = parser.add_subparsers(dest="teachers_command", required=True)
     train = sub.add_parser("train", help="train (or resume) and ship; reproduces gancomp_lite/weights/")
-    train.add_argument("--arch", default="all", help=f"'identity', 'all' or a comma list of {sorted(QUICK_TEACHERS)}")
+    train.add_argument("--arch", default="all", help=f"'all' or a comma list of {sorted(ROLES) + sorted(QUICK_TEACHERS)}")
     train.add_argument("--preset", choices=["quick"], default="quick")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--work-dir", type=Path, default=Path("runs/teachers"))
@@ -407,11 +490,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     names = list(QUICK_TEACHERS) if args.arch == "all" else args.arch.split(",")
-    identity_path = Path(args.out) / IDENTITY_FILE.format(preset=args.preset)
-    if args.arch == "identity" or (args.arch == "all" and not identity_path.exists()):
-        print("identity network:", train_identity(args.preset, args.seed, args.out))
+    for role, (_, file, _) in ROLES.items():
+        missing = not (Path(args.out) / file.format(preset=args.preset)).exists()
+        if role in names or (args.arch == "all" and missing):
+            print(f"{role} network:", train_identity(args.preset, args.seed, args.out, role=role))
     budget = None if args.minutes is None else args.minutes * 60
-    for arch in (n for n in names if n != "identity"):
+    for arch in (n for n in names if n not in ROLES):
         shipped = train_teacher(arch, args.preset, args.seed, args.work_dir, args.out, budget)
         print(f"{arch}:", shipped or "stopped early; run the same command again to resume")
     return 0

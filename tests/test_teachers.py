@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,11 +11,17 @@ import torch
 from gancomp_lite.checkpoint import CheckpointError, sha256_file
 from gancomp_lite.models.registry import build
 from gancomp_lite.teachers import (
+    IDENTITY_FILE,
+    JUDGE_FILE,
+    QUICK_JUDGE,
     QUICK_TEACHERS,
     TEACHER_FILE,
     WEIGHTS_DIR,
     build_discriminator,
     identity_sha256,
+    judge_sha256,
+    load_identity,
+    load_judge,
     load_teacher,
     near_frontal,
     ship_teacher,
@@ -96,13 +103,13 @@ def test_shipped_teacher_loads_and_frontalizes(arch):
 
 @pytest.mark.skipif("resnet9" not in _shipped_archs(), reason="no shipped ResNet-9 teacher")
 def test_shipped_metrics_reproduce_from_the_half_precision_weights():
-    """Re-running the protocol on the shipped (fp16) ResNet-9 gives the scores in its manifest."""
+    """Re-running the protocol (scored by the judge) on the shipped (fp16) ResNet-9 gives the scores in its manifest."""
     from gancomp_lite.evaluate import evaluate
-    from gancomp_lite.teachers import _data, load_identity
+    from gancomp_lite.teachers import _data
 
     generator, manifest = load_teacher("resnet9")
     _, _, test = _data(manifest["preset"], manifest["seed"])
-    result = evaluate(test, load_identity(), generator, progress=False)
+    result = evaluate(test, load_judge(), generator, progress=False)
     recorded = manifest["metrics"]
     for bucket, value in recorded["rank1"].items():
         assert result["rank1"][bucket] == pytest.approx(value, abs=0.02)
@@ -127,6 +134,50 @@ def test_shipped_scores_come_from_the_shipped_identity_network(arch):
     assert manifest["identity_sha256"] == identity_sha256(), (
         f"{arch} was scored with another identity network: `gancomp-lite teachers rescore --arch {arch}` "
         f"(or retrain it if its objective uses the identity network)")
+
+
+@pytest.mark.parametrize("arch", _shipped_archs())
+def test_shipped_scores_come_from_the_shipped_judge(arch):
+    """The reported rank-1 is the judge's: a teacher scored by any other judge fails here."""
+    _, manifest = load_teacher(arch)
+    assert manifest["judge_sha256"] == judge_sha256(), (
+        f"{arch} was scored by another judge: `gancomp-lite teachers rescore --arch {arch}`")
+    assert manifest["judge_sha256"] != manifest["identity_sha256"]
+    assert {"rank1_ci", "rank1_vs_raw"} <= set(manifest["metrics"])
+    assert manifest["crosscheck"]["recognizer"].startswith("HOG")
+
+
+def test_the_judge_is_a_different_stronger_network_used_by_no_objective():
+    judge, loss_net = load_judge(), load_identity()
+    assert judge.config["variant"] == QUICK_JUDGE.variant == "29" and loss_net.config["variant"] == "9"
+    assert sum(p.numel() for p in judge.parameters()) > 2 * sum(p.numel() for p in loss_net.parameters())
+    from gancomp_lite.checkpoint import read_manifest
+
+    manifest = read_manifest(WEIGHTS_DIR / JUDGE_FILE.format(preset="quick"))
+    assert manifest["role"] == "judge" and manifest["spec"]["max_yaw"] == 30
+    assert manifest["data"]["train_identities"] == 60 and "training identities" in manifest["trained_on"]
+    import inspect
+
+    import gancomp_lite.losses as losses
+    import gancomp_lite.recipes as recipes
+    import gancomp_lite.teachers as teachers
+    import gancomp_lite.train as train
+
+    objectives = [inspect.getsource(m) for m in (losses, train, teachers.prepare_teacher, teachers._pim, teachers._tpgan)]
+    objectives += [path.read_text() for path in sorted(Path(recipes.__file__).parent.glob("*.py"))]
+    assert not any("judge" in source.lower() for source in objectives), "a training objective mentions the judge"
+
+
+def test_a_recognizer_of_the_wrong_role_is_refused(tmp_path):
+    for name in (IDENTITY_FILE, JUDGE_FILE):
+        for suffix in (".pt", ".json"):
+            src = WEIGHTS_DIR / name.format(preset="quick")
+            (tmp_path / JUDGE_FILE.format(preset="quick")).with_suffix(suffix).write_bytes(src.with_suffix(suffix).read_bytes())
+        if name == IDENTITY_FILE:      # the loss network copied in as the judge
+            with pytest.raises(CheckpointError, match="role='identity' but 'judge' is required"):
+                load_judge(weights_dir=tmp_path)
+        else:
+            assert load_judge(weights_dir=tmp_path).config["variant"] == "29"
 
 
 FRONTALIZE_BETTER_THAN_RAW = ("resnet9", "tpgan", "pim")   # CR-GAN's quick teacher does not (README)
