@@ -98,7 +98,7 @@ def test_tap_choice_and_bad_requests_are_refused_clearly():
     with pytest.raises(ValueError, match="needs a teacher"):
         distillation.make_recipe("resnet9", _student(), PatchGAN(ndf=8, n_layers=2), mode="output")
     with pytest.raises(ValueError, match="distillation supports"):
-        distillation.objective("crgan")
+        distillation.objective("stylegan")
 
 
 def test_the_student_d_starts_as_the_teacher_d_unless_asked_otherwise():

@@ -13,9 +13,16 @@ The student's discriminator has the teacher's architecture and starts from the t
 discriminator weights ("inherited D", paper section 3.1; shipped teacher checkpoints hold both
 G and D); ``inherit_d=False`` starts it from random weights instead, to show the difference.
 
-Families: TP-GAN (its full objective, `TPGANRecipe`) and the ResNet generators (the pix2pix
-objective of their teachers, `Pix2PixRecipe`). The teacher always sees what the student sees
-(for TP-GAN the same profile part boxes) and runs once per step in eval mode, without gradients.
+Families: TP-GAN (its full objective, `TPGANRecipe`), the ResNet generators (the pix2pix
+objective of their teachers, `Pix2PixRecipe`), CR-GAN (its two-path objective; the teacher term joins
+the reconstruction path, the teacher seeing the same source image and target view) and PIM (its
+objective; the teacher sees the same profile). The teacher always sees what the student sees and
+runs once per step in eval mode, without gradients.
+
+The same recipes train a once-for-all supernet (`gancomp_lite.compress.supernet`): given a sampler,
+each step first sets the student's active widths, so that the family objective, the teacher term and
+the inherited D all act on the sampled sub-network. The 1x1 adapters read the first channels of their
+weight, so one set of adapters serves every width.
 """
 from __future__ import annotations
 
@@ -34,30 +41,35 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from gancomp_lite.checkpoint import CheckpointError, save_checkpoint
+from gancomp_lite.nn.elastic import set_active
 from gancomp_lite.distill import FeatureAdapters, distill_loss, feature_taps
 from gancomp_lite.losses import reconstruction_loss
 from gancomp_lite.models.registry import build, channel_space
 from gancomp_lite.models.tpgan import TPGAN
 from gancomp_lite.recipes.base import Recipe
+from gancomp_lite.recipes.crgan import CRGANRecipe
+from gancomp_lite.recipes.pim import PIMRecipe
 from gancomp_lite.recipes.pix2pix import Pix2PixRecipe
 from gancomp_lite.recipes.tpgan import TPGANRecipe
 from gancomp_lite.seeding import seed_everything
 from gancomp_lite.train import TrainConfig, Trainer
 
 MODES = ("scratch", "output", "feature")
-ARCHS = ("tpgan", "resnet9", "mobile-resnet9")
+ARCHS = ("tpgan", "resnet9", "mobile-resnet9", "crgan", "pim")
 CONVENTION = "gancomp"
 # lambda_distill when none is given. Feature: GAN Compression's pix2pix default (1). Output: the weight
 # of the ground-truth pixel term, so the teacher's image counts as much as the real frontal face.
-DEFAULT_LAMBDA = {("feature", "pix2pix"): 1.0, ("feature", "tpgan"): 1.0,
-                  ("output", "pix2pix"): 100.0, ("output", "tpgan"): 1.0}
+DEFAULT_LAMBDA = {("feature", "pix2pix"): 1.0, ("feature", "tpgan"): 1.0, ("feature", "crgan"): 1.0,
+                  ("feature", "pim"): 1.0, ("output", "pix2pix"): 100.0, ("output", "tpgan"): 1.0,
+                  ("output", "crgan"): 12.0, ("output", "pim"): 1.0}
+Sampler = Callable[[int], Mapping[str, int]]   # step -> real channel widths of the sub-network to train
 
 
 def objective(arch: str) -> str:
-    """The teacher objective a family is trained with: "tpgan" or "pix2pix"."""
+    """The teacher objective a family is trained with: "tpgan", "crgan", "pim" or "pix2pix"."""
     if arch not in ARCHS:
         raise ValueError(f"distillation supports {list(ARCHS)}; got {arch!r}")
-    return "tpgan" if arch == "tpgan" else "pix2pix"
+    return arch if arch in ("tpgan", "crgan", "pim") else "pix2pix"
 
 
 def default_lambda(arch: str, mode: str) -> float:
@@ -105,11 +117,22 @@ class _TeacherTerms:
             raise ValueError(f"mode {mode!r} {'needs' if mode == 'feature' else 'takes no'} 1x1 adapters")
         self.mode, self.lambda_distill, self.taps = mode, float(lambda_distill), []
         self._teacher_out: dict[str, torch.Tensor] | None = None
+        self.sampler: Sampler | None = None
         if teacher is not None:
             self.add_module("T", teacher, trainable=False)
         if adapters is not None:
             self.add_module("A", adapters)
             self.taps = list(adapters.keys())
+
+    def sample_widths(self, sampler: Sampler | None) -> None:
+        """Train a once-for-all supernet: before each step, run the student at ``sampler(step)`` (None: full width)."""
+        self.sampler = sampler
+        if sampler is None:
+            set_active(self.raw("G"), None)
+
+    def _activate(self, step: int) -> None:
+        if self.sampler is not None:
+            set_active(self.raw("G"), self.sampler(step))
 
     def _run_teacher(self, *args: Any) -> None:
         self._teacher_out = None
@@ -147,6 +170,7 @@ class TPGANDistillRecipe(_TeacherTerms, TPGANRecipe):
         self.add_optimizer("D", ["D"], optim)
 
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
+        self._activate(step)
         self._run_teacher(batch["profile"], self._profile_boxes(batch))
         return super().train_step(batch, step)
 
@@ -173,6 +197,7 @@ class Pix2PixDistillRecipe(_TeacherTerms, Pix2PixRecipe):
         self.add_optimizer("D", ["D"], optim)
 
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
+        self._activate(step)
         self._run_teacher(batch["profile"])
         return super().train_step(batch, step)
 
@@ -183,10 +208,71 @@ class Pix2PixDistillRecipe(_TeacherTerms, Pix2PixRecipe):
         return {**super().manifest(), **self.distill_manifest()}
 
 
+class CRGANDistillRecipe(_TeacherTerms, CRGANRecipe):
+    """CR-GAN's objective; the teacher term joins the reconstruction path (the adapters train with E)."""
+
+    name = "crgan-distill"
+
+    def __init__(self, student: nn.Module, discriminator: nn.Module, *, mode: str = "feature",
+                 teacher: nn.Module | None = None, adapters: FeatureAdapters | None = None,
+                 lambda_distill: float = 1.0, **crgan_kwargs: Any):
+        CRGANRecipe.__init__(self, student, discriminator, **crgan_kwargs)
+        self._attach(mode, teacher, adapters, lambda_distill)
+
+    def configure_optimizers(self, optim) -> None:
+        self.add_optimizer("E", ["G.encoder", "A"] if self.mode == "feature" else ["G.encoder"], optim, betas=self.betas)
+        self.add_optimizer("G", ["G.decoder"], optim, betas=self.betas)
+        self.add_optimizer("D", ["D"], optim, betas=self.betas)
+
+    def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
+        self._activate(step)
+        return super().train_step(batch, step)
+
+    def _extra_terms(self, outputs, source, view) -> dict[str, torch.Tensor]:
+        self._run_teacher(source, view)
+        return self._teacher_term(outputs)
+
+    def manifest(self) -> dict[str, Any]:
+        return {**super().manifest(), **self.distill_manifest()}
+
+
+class PIMDistillRecipe(_TeacherTerms, PIMRecipe):
+    """PIM's objective plus the mode's teacher term (the adapters train with G)."""
+
+    name = "pim-distill"
+
+    def __init__(self, student: nn.Module, discriminator: nn.Module, recognizer: nn.Module, *,
+                 mode: str = "feature", teacher: nn.Module | None = None, adapters: FeatureAdapters | None = None,
+                 lambda_distill: float = 1.0, **pim_kwargs: Any):
+        PIMRecipe.__init__(self, student, discriminator, recognizer, **pim_kwargs)
+        self._attach(mode, teacher, adapters, lambda_distill)
+
+    def configure_optimizers(self, optim) -> None:
+        self.add_optimizer("G", ["G", "A"] if self.mode == "feature" else ["G"], optim)
+        for name in ("D", "C", "R"):
+            self.add_optimizer(name, [name], optim)
+
+    def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
+        self._activate(step)
+        self._run_teacher(batch["profile"])
+        return super().train_step(batch, step)
+
+    def _extra_terms(self, outputs, batch) -> dict[str, torch.Tensor]:
+        return self._teacher_term(outputs)
+
+    def manifest(self) -> dict[str, Any]:
+        return {**super().manifest(), **self.distill_manifest()}
+
+
 def make_recipe(arch: str, student: nn.Module, discriminator: nn.Module, *, mode: str = "feature",
                 teacher: nn.Module | None = None, taps: Iterable[str] | None = None,
-                lambda_distill: float | None = None, identity_net: nn.Module | None = None) -> Recipe:
-    """The distillation recipe of `arch` in `mode` (adapters built here for the feature mode)."""
+                lambda_distill: float | None = None, identity_net: nn.Module | None = None,
+                options: Mapping[str, Any] | None = None) -> Recipe:
+    """The distillation recipe of `arch` in `mode` (adapters built here for the feature mode).
+
+    `options`: keyword options of the family's recipe (a teacher's `TeacherSpec.options`). PIM's
+    recognizer starts from a copy of `identity_net`, as its teacher's did.
+    """
     check_mode(mode)
     if mode != "scratch" and teacher is None:
         raise ValueError(f"mode {mode!r} needs a teacher")
@@ -194,11 +280,17 @@ def make_recipe(arch: str, student: nn.Module, discriminator: nn.Module, *, mode
     lam = default_lambda(arch, mode) if lambda_distill is None else float(lambda_distill)
     if mode == "scratch":
         teacher = None
-    if objective(arch) == "tpgan":
-        return TPGANDistillRecipe(student, discriminator, identity_net, mode=mode, teacher=teacher,
-                                  adapters=adapters, lambda_distill=lam)
-    return Pix2PixDistillRecipe(student, discriminator, mode=mode, teacher=teacher, adapters=adapters,
-                                lambda_distill=lam)
+    terms = {"mode": mode, "teacher": teacher, "adapters": adapters, "lambda_distill": lam, **(options or {})}
+    family = objective(arch)
+    if family == "tpgan":
+        return TPGANDistillRecipe(student, discriminator, identity_net, **terms)
+    if family == "crgan":
+        return CRGANDistillRecipe(student, discriminator, **terms)
+    if family == "pim":
+        if identity_net is None:
+            raise ValueError("PIM's objective needs the identity network (its recognizer starts from it)")
+        return PIMDistillRecipe(student, discriminator, copy.deepcopy(identity_net).requires_grad_(True), **terms)
+    return Pix2PixDistillRecipe(student, discriminator, **terms)
 
 
 # ----------------------------------------------------------------------------- the stage as a function

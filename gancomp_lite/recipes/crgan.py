@@ -109,12 +109,20 @@ class CRGANRecipe(Recipe):
         with self.autocast():
             view_logits, scores = self.run("D", x_bar_bar)
             l1 = reconstruction_loss(x_bar_bar, target)
+            extra = self._extra_terms(out, source, view)
             loss_eg = (generator_loss(scores, "wgan") + self.lambda_recon * l1
                        + view_classification_loss(view_logits, view)
-                       + self.lambda_view_encoder * view_classification_loss(out["view_logits"], v1))
+                       + self.lambda_view_encoder * view_classification_loss(out["view_logits"], v1)
+                       + sum(extra.values()))
         self.optimize(loss_eg, *(("E",) if fake_case else ("E", "G")))
         return {"loss_D_gen": loss_d_gen.item(), "loss_G_gen": loss_g_gen.item(), "loss_D_rec": loss_d_rec.item(),
-                "loss_EG_rec": loss_eg.item(), "recon_l1": l1.item(), "reconstruct_fake": float(fake_case)}
+                "loss_EG_rec": loss_eg.item(), "recon_l1": l1.item(), "reconstruct_fake": float(fake_case),
+                **{f"loss_EG_{name}": term.item() for name, term in extra.items()}}
+
+    def _extra_terms(self, outputs: dict[str, torch.Tensor], source: torch.Tensor,
+                     view: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Weighted terms added to the reconstruction path's E/G loss (none here; distillation adds its own)."""
+        return {}
 
     def manifest(self) -> dict[str, Any]:
         gen: CRGAN = self.raw("G")

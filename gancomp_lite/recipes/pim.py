@@ -112,12 +112,17 @@ class PIMRecipe(Recipe):
             sym = tpgan_symmetry_loss(images, w.scales)
             local = local_patch_loss(out, frontal, batch["patch_boxes"])
             tv = total_variation(fake)
+            extra = self._extra_terms(out, batch)
             loss_g = (pixel + w.sym * sym + w.adv * adv + w.ip * ip + w.tv * tv + w.local * local
-                      + w.ce * ce + w.domain * domain)
+                      + w.ce * ce + w.domain * domain + sum(extra.values()))
         self.optimize(loss_g, "G", "C")
         return {"loss_D": loss_d.item(), "loss_R": loss_r.item(), "loss_G": loss_g.item(), "pixel": pixel.item(),
                 "sym": sym.item(), "adv": adv.item(), "ip": ip.item(), "ce": ce.item(), "local": local.item(),
-                "tv": tv.item(), "domain": domain.item()}
+                "tv": tv.item(), "domain": domain.item(), **{name: term.item() for name, term in extra.items()}}
+
+    def _extra_terms(self, outputs: dict[str, torch.Tensor], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Weighted generator terms beyond PIM's own (none here; distillation adds its own)."""
+        return {}
 
     def manifest(self) -> dict[str, Any]:
         gen: PIM = self.raw("G")

@@ -1,0 +1,335 @@
+"""`gancomp-lite compress`: teacher -> supernet -> search -> fine-tune -> export -> report, resumable.
+
+    gancomp-lite compress --teacher tpgan --ratio 10 --out runs/compress/tpgan
+
+Everything lands in the output folder; re-running the same command continues where a killed run
+stopped (the two training stages resume from their last checkpoint, finished stages are skipped):
+
+    settings.json           what shapes the result; a re-run with other settings is refused
+    supernet/               the supernet's Trainer run (last.pt, metrics.jsonl)
+    search.json, search.png every candidate (config, MACs, params, metrics), the best, the Pareto front
+    finetune/               the fine-tuning Trainer run
+    student.pt/.json/.ts/.onnx   the exported student (manifest: arch, config, size, knobs, teacher sha256, metrics)
+    report.json, report.md, faces.png   Table 3 (MACs, params, ratios), Table 1 (rank-1 per |yaw|,
+                            teacher vs student, paired differences with 95% intervals), Figure 3 (faces)
+
+Data: the preset's SynthPIE set as train / validation / test identities (`teachers.quick_splits`):
+the supernet and the fine-tuning train on the training identities, the search scores candidates on
+the validation identities, the report scores teacher and student on the test identities only, with
+the judge identity network that no objective uses. An impossible budget is refused before any
+training, naming the achievable range.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gancomp_lite.checkpoint import atomic_write_bytes, sha256_file
+from gancomp_lite.compress.export import export_all
+from gancomp_lite.compress.finetune import finetune, subnet_from_supernet
+from gancomp_lite.compress.search import METRICS, STRATEGIES, CandidateScorer, SearchError, search, validation_subset
+from gancomp_lite.compress.supernet import SAMPLING_RULES, student_design, train_supernet
+from gancomp_lite.cost import CostModel
+from gancomp_lite.errors import InputError
+from gancomp_lite.models.registry import channel_space
+from gancomp_lite.train import TrainConfig
+
+CONVENTION = "gancomp"
+TEACHERS = ("tpgan", "crgan", "pim", "resnet9")
+# Schedules of the quick preset (CPU) and the full preset (one GPU).
+DEFAULT_STEPS = {"quick": {"supernet": 300, "finetune": 300}, "full": {"supernet": 20000, "finetune": 10000}}
+
+
+class CompressError(InputError):
+    """The compression cannot run as asked (budget out of range, settings differ from the run being resumed)."""
+
+
+@dataclass(frozen=True)
+class CompressSettings:
+    """Everything that shapes a compression's result (saved as settings.json and checked on resume)."""
+
+    teacher: str
+    budget: float | None = None          # MACs per image (gancomp convention)
+    ratio: float | None = None           # or: the teacher's MACs divided by this
+    preset: str = "quick"
+    search: str = "evolution"
+    metric: str = "rank1"
+    candidates: int = 60
+    steps_supernet: int | None = None
+    steps_finetune: int | None = None
+    sampling: str = "uniform"
+    batch_size: int | None = None
+    val_limit: int | None = 240           # validation probes the search scores each candidate on
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.teacher not in TEACHERS:
+            raise CompressError(f"--teacher must be one of {list(TEACHERS)}, got {self.teacher!r}")
+        if (self.budget is None) == (self.ratio is None):
+            raise CompressError("give exactly one of --budget (MACs) and --ratio (teacher MACs / student MACs)")
+        if self.budget is not None and not self.budget > 0:
+            raise CompressError(f"--budget must be a positive number of MACs, got {self.budget}")
+        if self.ratio is not None and not self.ratio >= 1:
+            raise CompressError(f"--ratio must be at least 1 (the teacher itself), got {self.ratio}")
+        if self.search not in STRATEGIES:
+            raise CompressError(f"--search must be one of {list(STRATEGIES)}, got {self.search!r}")
+        if self.metric not in METRICS:
+            raise CompressError(f"--metric must be one of {list(METRICS)}, got {self.metric!r}")
+        if self.sampling not in SAMPLING_RULES:
+            raise CompressError(f"--sampling must be one of {list(SAMPLING_RULES)}, got {self.sampling!r}")
+        for name in ("steps_supernet", "steps_finetune", "batch_size", "candidates", "val_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise CompressError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+    def steps(self, stage: str) -> int:
+        given = self.steps_supernet if stage == "supernet" else self.steps_finetune
+        return given if given is not None else DEFAULT_STEPS[self.preset][stage]
+
+    def resolved(self) -> "CompressSettings":
+        """These settings with the preset's default schedules written out (what settings.json records)."""
+        return replace(self, steps_supernet=self.steps("supernet"), steps_finetune=self.steps("finetune"))
+
+
+# ----------------------------------------------------------------------------- the teacher and its student space
+@dataclass
+class TeacherBundle:
+    arch: str
+    generator: nn.Module
+    discriminator: nn.Module
+    manifest: dict[str, Any]
+    path: Path
+    size: int
+    teacher_knobs: dict[str, Any]
+    student_knobs: dict[str, Any]
+
+    def cost_models(self) -> tuple[CostModel, CostModel]:
+        """(teacher's, student design's) analytic cost models."""
+        return (CostModel.for_arch(self.arch, self.size, **self.teacher_knobs),
+                CostModel.for_arch(self.arch, self.size, **self.student_knobs))
+
+
+def load_bundle(arch: str, preset: str, weights_dir: Path | None = None) -> TeacherBundle:
+    from gancomp_lite.teachers import TEACHER_FILE, WEIGHTS_DIR, load_teacher
+
+    weights_dir = Path(weights_dir or WEIGHTS_DIR)
+    generator, discriminator, manifest = load_teacher(arch, preset, weights_dir, with_discriminator=True)
+    knobs = dict(manifest["knobs"])
+    return TeacherBundle(arch, generator.float().eval(), discriminator.float(), manifest,
+                         weights_dir / TEACHER_FILE.format(arch=arch, preset=preset), manifest["size"], knobs,
+                         student_design(arch, knobs, preset))
+
+
+def budget_range(bundle: TeacherBundle) -> tuple[int, int]:
+    """(smallest sub-network's MACs, teacher's MACs): the budgets a compression can meet."""
+    teacher_cost, student_cost = bundle.cost_models()
+    space = channel_space(bundle.arch, bundle.size, **bundle.student_knobs)
+    return student_cost.macs(space.smallest(), CONVENTION), teacher_cost.macs(None, CONVENTION)
+
+
+def resolve_budget(settings: CompressSettings, bundle: TeacherBundle) -> int:
+    """The MACs budget of `settings`, refused (naming the achievable range) when no sub-network can meet it."""
+    low, high = budget_range(bundle)
+    budget = settings.budget if settings.budget is not None else high / settings.ratio
+    if not low <= budget <= high:
+        raise CompressError(
+            f"a budget of {budget:,.0f} MACs is outside what {bundle.arch}'s student space can meet: "
+            f"{low:,} (smallest sub-network, {high / low:.1f}x fewer than the teacher) to {high:,} (the teacher); "
+            f"ratios 1 to {high / low:.1f}")
+    return int(budget)
+
+
+# ----------------------------------------------------------------------------- the stages
+def _settings_check(out: Path, settings: CompressSettings) -> None:
+    path = out / "settings.json"
+    wanted = asdict(settings)
+    if path.exists():
+        saved = json.loads(path.read_text())
+        differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+        if differing:
+            details = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now" for k in differing)
+            raise CompressError(f"{out} holds a compression with other settings ({details}); "
+                                f"use another --out, or the same settings to resume it")
+        return
+    _write_json(path, wanted)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def _train_config(settings: CompressSettings, bundle: TeacherBundle, out_dir: Path, steps: int,
+                  progress: bool) -> TrainConfig:
+    from gancomp_lite.teachers import QUICK_TEACHERS
+
+    spec = QUICK_TEACHERS[bundle.arch]
+    return TrainConfig(out_dir=str(out_dir), steps=steps, batch_size=settings.batch_size or spec.batch_size,
+                       lr=spec.lr, betas=spec.betas, seed=settings.seed, log_every=10,
+                       ckpt_every=max(1, min(100, steps // 4)), amp=False, progress=progress)
+
+
+def _recipe_options(arch: str) -> dict[str, Any]:
+    """The family recipe's options as its quick teacher was trained with them."""
+    from gancomp_lite.teachers import QUICK_TEACHERS
+
+    options = dict(QUICK_TEACHERS[arch].options)
+    return {"g_steps": 1, **options} if arch == "tpgan" else options
+
+
+def _make_d(bundle: TeacherBundle):
+    from gancomp_lite.teachers import build_discriminator
+
+    spec = bundle.manifest["discriminator"]
+    return lambda: build_discriminator(spec["kind"], bundle.size, **spec["knobs"])
+
+
+def _gallery(dataset):
+    from data_tools.dataset import FaceDataset, gallery_records
+
+    return FaceDataset(gallery_records(dataset.records), dataset.size, identities=dataset.identities)
+
+
+def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None = None,
+             progress: bool = True, log=print) -> dict[str, Any]:
+    """Run (or resume) every stage of a compression into `out`; return the report."""
+    from gancomp_lite.teachers import WEIGHTS_DIR, load_identity, quick_splits
+
+    out, settings = Path(out), settings.resolved()
+    bundle = load_bundle(settings.teacher, settings.preset, weights_dir)
+    budget = resolve_budget(settings, bundle)               # refuse before any training
+    out.mkdir(parents=True, exist_ok=True)
+    _settings_check(out, settings)
+    started = time.perf_counter()
+    splits = quick_splits(settings.preset, seed=0)
+    weights_dir = Path(weights_dir or WEIGHTS_DIR)
+    identity = load_identity(settings.preset, weights_dir)
+    options, arch, knobs = _recipe_options(bundle.arch), bundle.arch, bundle.student_knobs
+    space = channel_space(arch, bundle.size, **knobs)
+    _, student_cost = bundle.cost_models()
+    needs_identity = arch in ("tpgan", "pim")
+
+    log(f"[1/5] supernet: {settings.steps('supernet')} steps of {arch}'s student design {knobs}")
+    supernet = train_supernet(
+        arch, bundle.generator, splits.train, size=bundle.size, knobs=knobs, make_d=_make_d(bundle),
+        teacher_d_state=bundle.discriminator.state_dict(),
+        train_config=_train_config(settings, bundle, out / "supernet", settings.steps("supernet"), progress),
+        identity_net=identity if needs_identity else None, rule=settings.sampling, options=options)
+
+    log(f"[2/5] search: {settings.search}, metric {settings.metric}, budget {budget:,} MACs ({CONVENTION})")
+    search_path = out / "search.json"
+    if search_path.exists():
+        found = json.loads(search_path.read_text())
+    else:
+        val = validation_subset(splits.val, settings.val_limit, settings.seed)
+        scorer = CandidateScorer(supernet.supernet, space, val, identity_net=identity, gallery=_gallery(splits.val))
+        result = search(space, scorer, lambda c: student_cost.macs(c, CONVENTION), budget, metric=settings.metric,
+                        strategy=settings.search, candidates=settings.candidates, seed=settings.seed,
+                        params=student_cost.params, progress=progress)
+        found = result.as_dict()
+        found["validation"] = {"identities": len(splits.val.identities), "probes": len(val)}
+        _write_json(search_path, found)
+        _plot_search(found, out / "search.png")
+    best = space.decode(found["best"]["config"])
+
+    log(f"[3/5] fine-tune {found['best']['config']}: {settings.steps('finetune')} steps")
+    calibration = [_batch(splits.train, settings.seed, i) for i in range(2)]
+    student = subnet_from_supernet(supernet.supernet, arch, best, bundle.size, knobs, calibration)
+    discriminator = _make_d(bundle)()
+    discriminator.load_state_dict(supernet.recipe.raw("D").state_dict())
+    tuned = finetune(arch, student, bundle.generator, splits.train, discriminator=discriminator,
+                     adapters=supernet.recipe.raw("A"),
+                     train_config=_train_config(settings, bundle, out / "finetune", settings.steps("finetune"), progress),
+                     identity_net=identity if needs_identity else None, options=options)
+
+    log("[4/5] export")
+    from gancomp_lite.compress.report import build_report
+
+    report = build_report(settings, bundle, tuned.student, best, budget, splits, out, found,
+                          weights_dir=weights_dir, progress=progress)
+    manifest = {"arch": arch, "config": space.encode(best), "size": bundle.size, "knobs": knobs,
+                "preset": settings.preset, "teacher": {"file": bundle.path.name, "sha256": sha256_file(bundle.path)},
+                "settings": asdict(settings), "macs": report["table3"]["student"]["macs"],
+                "params": report["table3"]["student"]["params"], "convention": CONVENTION,
+                "metrics": report["student"], "scored_by": report["scored_by"], "command": _command()}
+    example = torch.stack([splits.test[i]["profile"] for i in range(2)])
+    report["export"] = export_all(tuned.student, out, manifest, example)
+    report["seconds_this_call"] = round(time.perf_counter() - started, 1)
+    log("[5/5] report")
+    _write_json(out / "report.json", report)
+    atomic_write_bytes(out / "report.md", report_markdown(report).encode())
+    return report
+
+
+def _batch(dataset, seed: int, index: int, size: int = 32) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed * 7919 + index)
+    picks = torch.randperm(len(dataset), generator=generator)[:size].tolist()
+    items = [dataset[i] for i in picks]
+    return {k: torch.stack([it[k] for it in items]) if isinstance(items[0][k], torch.Tensor) else [it[k] for it in items]
+            for k in items[0]}
+
+
+def _plot_search(found: Mapping[str, Any], path: Path) -> None:
+    from gancomp_lite.viz.compress import plot_search
+
+    fig = plot_search(found)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def _command() -> str:
+    return "gancomp-lite " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("gancomp-lite") else ""
+
+
+def report_markdown(report: Mapping[str, Any]) -> str:
+    from gancomp_lite.compress.report import markdown
+
+    return markdown(report)
+
+
+# ----------------------------------------------------------------------------- command line
+def register(subparsers: argparse._SubParsersAction) -> None:
+    cmd = subparsers.add_parser("compress", help="compress a shipped teacher: supernet, search, fine-tune, export, report")
+    cmd.add_argument("--teacher", choices=TEACHERS, required=True)
+    budget = cmd.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--budget", type=float, help=f"MACs per image ({CONVENTION} convention)")
+    budget.add_argument("--ratio", type=float, help="teacher MACs / student MACs, e.g. 10")
+    cmd.add_argument("--preset", choices=["quick", "full"], default="quick")
+    cmd.add_argument("--search", choices=STRATEGIES, default="evolution")
+    cmd.add_argument("--metric", choices=sorted(METRICS), default="rank1",
+                     help="what the search maximises on the validation identities")
+    cmd.add_argument("--candidates", type=int, default=60, help="sub-networks the search scores")
+    cmd.add_argument("--val-limit", type=int, default=240, help="validation probes each candidate is scored on")
+    cmd.add_argument("--steps-supernet", type=int, default=None)
+    cmd.add_argument("--steps-finetune", type=int, default=None)
+    cmd.add_argument("--sampling", choices=SAMPLING_RULES, default="uniform")
+    cmd.add_argument("--batch-size", type=int, default=None)
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--out", type=Path, required=True)
+    cmd.add_argument("--weights", type=Path, default=None, help="folder of the shipped teachers and identity networks")
+    cmd.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = CompressSettings(teacher=args.teacher, budget=args.budget, ratio=args.ratio, preset=args.preset,
+                                search=args.search, metric=args.metric, candidates=args.candidates,
+                                steps_supernet=args.steps_supernet, steps_finetune=args.steps_finetune,
+                                sampling=args.sampling, batch_size=args.batch_size, val_limit=args.val_limit,
+                                seed=args.seed)
+    try:
+        report = compress(settings, args.out, weights_dir=args.weights)
+    except SearchError as err:
+        raise CompressError(str(err)) from err
+    print(report_markdown(report))
+    return 0

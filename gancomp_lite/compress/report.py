@@ -1,0 +1,148 @@
+"""The compression report: the paper's Table 3 (cost), Table 1 (rank-1 per |yaw|) and Figure 3 (faces).
+
+Teacher and student are scored on the same test probes by the judge identity network (no training
+objective uses it; the loss network scores instead, named as such, only where no judge is shipped),
+so the student's rank-1 change is a paired difference with a bootstrap interval over identities.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from data_tools.protocol import NEUTRAL_ILLUMINATION
+from gancomp_lite.checkpoint import read_manifest
+from gancomp_lite.evaluate import compare, evaluate, frontalize_batch
+
+CONVENTION = "gancomp"
+FIGURE_YAWS = (90, 75, 60, 45, 30, 15)
+
+
+def scoring_network(preset: str, weights_dir: Path | None = None) -> tuple[nn.Module, dict[str, str]]:
+    """The shipped judge of `preset` (the loss network if no judge is shipped) and what it is."""
+    from gancomp_lite.models.lightcnn import load_identity_network
+    from gancomp_lite.teachers import IDENTITY_FILE, JUDGE_FILE, WEIGHTS_DIR
+
+    weights_dir = Path(weights_dir or WEIGHTS_DIR)
+    judge = weights_dir / JUDGE_FILE.format(preset=preset)
+    path, role = (judge, "judge") if judge.exists() else (weights_dir / IDENTITY_FILE.format(preset=preset), "loss network")
+    net = load_identity_network(path).float().eval().requires_grad_(False)
+    return net, {"role": role, "file": path.name, "sha256": read_manifest(path)["sha256"]}
+
+
+def _scores(result: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("rank1", "rank1_ci", "l1", "psnr", "ssim", "id_fid")
+    return {k: result[k] for k in keys if k in result}
+
+
+def build_report(settings, bundle, student: nn.Module, config: Mapping[str, int], budget: int, splits, out: Path,
+                 found: Mapping[str, Any], weights_dir: Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """Score teacher and student on the test split, draw the faces; the report dict (see `markdown`)."""
+    from gancomp_lite.models.registry import channel_space
+
+    judge, scored_by = scoring_network(settings.preset, weights_dir)
+    teacher_cost, student_cost = bundle.cost_models()
+    space = channel_space(bundle.arch, bundle.size, **bundle.student_knobs)
+    table3 = {"convention": CONVENTION,
+              "teacher": {"macs": teacher_cost.macs(None, CONVENTION), "params": teacher_cost.params(None)},
+              "student": {"config": space.encode(config), "macs": student_cost.macs(config, CONVENTION),
+                          "params": student_cost.params(config)}}
+    table3["macs_ratio"] = table3["teacher"]["macs"] / table3["student"]["macs"]
+    table3["params_ratio"] = table3["teacher"]["params"] / table3["student"]["params"]
+    teacher_result = evaluate(splits.test, judge, bundle.generator, per_probe=True, progress=progress)
+    student_result = evaluate(splits.test, judge, student.eval(), per_probe=True, progress=progress)
+    paired = compare(teacher_result, student_result)
+    faces = out / "faces.png"
+    _plot_faces(splits.test, {"teacher": bundle.generator, "compressed": student}, faces)
+    return {
+        "arch": bundle.arch, "preset": settings.preset, "budget": budget, "table3": table3,
+        "raw": {"rank1": teacher_result["rank1_raw"], "rank1_ci": teacher_result.get("rank1_raw_ci")},
+        "teacher": _scores(teacher_result), "student": _scores(student_result),
+        "paired_difference": paired, "scored_by": scored_by,
+        "test": {"identities": teacher_result["n_identities"], "probes": teacher_result["n_probes"]},
+        "search": {k: found[k] for k in ("strategy", "metric", "seconds", "candidates_per_second", "best", "validation")
+                   if k in found} | {"evaluated": len(found.get("candidates", []))},
+        "faces": faces.name,
+    }
+
+
+def figure_samples(dataset, identities: int = 3, yaws: Sequence[int] = FIGURE_YAWS) -> list[list[int]]:
+    """Dataset indices, one row per test identity (the first `identities`), one column per +yaw, neutral light."""
+    index = {}
+    for i, r in enumerate(dataset.records):
+        if r.illumination == NEUTRAL_ILLUMINATION and r.yaw in yaws:
+            index.setdefault((r.identity, r.yaw), i)
+    names = sorted({r.identity for r in dataset.records if all((r.identity, y) in index for y in yaws)})[:identities]
+    return [[index[(name, y)] for y in yaws] for name in names]
+
+
+@torch.no_grad()
+def face_rows(dataset, generators: Mapping[str, nn.Module], identities: int = 3) -> dict[str, torch.Tensor]:
+    """Figure 3's rows: for each identity, the profile, the ground truth and each generator's output per yaw."""
+    rows: dict[str, torch.Tensor] = {}
+    for k, picks in enumerate(figure_samples(dataset, identities), start=1):
+        items = [dataset[i] for i in picks]
+        batch = {key: torch.stack([it[key] for it in items]) if isinstance(items[0][key], torch.Tensor)
+                 else [it[key] for it in items] for key in items[0]}
+        rows[f"#{k} profile"] = batch["profile"]
+        rows[f"#{k} ground truth"] = batch["frontal"]
+        for name, generator in generators.items():
+            rows[f"#{k} {name}"] = frontalize_batch(generator.eval(), batch).clamp(-1, 1)
+    return rows
+
+
+def _plot_faces(dataset, generators: Mapping[str, nn.Module], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from gancomp_lite.viz import plot_image_rows
+
+    fig = plot_image_rows(face_rows(dataset, generators), n=len(FIGURE_YAWS),
+                          titles=[f"{y}°" for y in FIGURE_YAWS])
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- markdown
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def _ci(ci: Sequence[float] | None) -> str:
+    return "" if not ci else f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    """Table 3, Table 1 with intervals and paired differences, and the faces, as markdown."""
+    t3, arch = report["table3"], report["arch"]
+    columns = [c for c in report["teacher"]["rank1"] if c != "mean"] + ["mean"]
+    scorer = report["scored_by"]
+    lines = [f"# Compressed {arch} ({report['preset']} preset)", "",
+             f"Table 3 (MACs per image, {t3['convention']} convention):", "",
+             "| model | config | MACs | params | MACs ratio | params ratio |", "|---|---|---|---|---|---|",
+             f"| teacher | – | {t3['teacher']['macs'] / 1e6:.1f} M | {t3['teacher']['params'] / 1e6:.3f} M | 1.0x | 1.0x |",
+             f"| compressed | `{t3['student']['config']}` | {t3['student']['macs'] / 1e6:.1f} M | "
+             f"{t3['student']['params'] / 1e6:.3f} M | {t3['macs_ratio']:.1f}x | {t3['params_ratio']:.1f}x |", "",
+             f"Table 1 (rank-1 %, ±yaw merged, 95% bootstrap intervals over identities; test split: "
+             f"{report['test']['identities']} identities, {report['test']['probes']} probes; scored by the "
+             f"{scorer['role']} `{scorer['file']}`, sha256 {scorer['sha256'][:12]}):", "",
+             "| | " + " | ".join(f"±{c}°" if c != "mean" else "mean" for c in columns) + " | L1 | SSIM |",
+             "|---|" + "---|" * (len(columns) + 2)]
+    rows = [("raw profiles", report["raw"]), ("teacher", report["teacher"]), ("compressed", report["student"])]
+    for name, scores in rows:
+        ci = scores.get("rank1_ci") or {}
+        cells = [_pct(scores["rank1"].get(c)) + _ci(ci.get(c)) for c in columns]
+        pixel = [f"{scores['l1']:.4f}", f"{scores['ssim']:.3f}"] if "l1" in scores else ["–", "–"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(pixel) + " |")
+    diff = report["paired_difference"]
+    lines.append("| compressed − teacher | " + " | ".join(
+        f"{100 * diff['diff'][c]:+.1f}{_ci(diff['ci'][c])}" for c in columns) + " | "
+        f"{report['student']['l1'] - report['teacher']['l1']:+.4f} | {report['student']['ssim'] - report['teacher']['ssim']:+.3f} |")
+    search = report["search"]
+    lines += ["", f"Search: {search.get('strategy')} on the validation identities, metric {search.get('metric')}, "
+              f"{search.get('evaluated')} candidates in {search.get('seconds')} s "
+              f"({search.get('candidates_per_second')} candidates/s); budget {report['budget']:,} MACs.", "",
+              f"![faces per |yaw|: profile, ground truth, teacher, compressed]({report['faces']})", ""]
+    return "\n".join(lines)
