@@ -383,7 +383,8 @@ def run_stage(arch: str, config: str, *, mode: str = "feature", steps: int = 300
     from gancomp_lite.evaluate import evaluate
     from gancomp_lite.checkpoint import atomic_write_bytes
     from gancomp_lite.errors import InputError, check_range
-    from gancomp_lite.teachers import QUICK_TEACHERS, WEIGHTS_DIR, build_discriminator, load_identity, load_teacher
+    from gancomp_lite.teachers import (QUICK_TEACHERS, WEIGHTS_DIR, build_discriminator, judge_sha256, load_identity,
+                                       load_judge, load_teacher)
 
     check_mode(mode)
     objective(arch)
@@ -429,7 +430,8 @@ def run_stage(arch: str, config: str, *, mode: str = "feature", steps: int = 300
                   inherit_d=inherit_d, identity_net=identity)
     train_seconds = time.perf_counter() - start
     device = next(run.student.parameters()).device
-    metrics = evaluate(test, identity.to(device), run.student, device=device, progress=progress)
+    metrics = evaluate(test, load_judge(preset, weights_dir).to(device), run.student, device=device,
+                       progress=progress)   # scored by the judge, which no objective uses
     summary = {
         "arch": arch, "config": config_str, "size": size, "knobs": knobs, "mode": mode,
         **run.recipe.distill_manifest(), "d_source": run.d_source, "steps": run.steps, "seed": seed,
@@ -437,7 +439,7 @@ def run_stage(arch: str, config: str, *, mode: str = "feature", steps: int = 300
         "convention": CONVENTION, **macs_and_params(arch, config_str, size, knobs),
         "teacher": {"config": manifest["config"], "taps": list(teacher.taps), **macs_and_params(arch, None, size, knobs),
                     "metrics": manifest.get("metrics")},
-        "metrics": metrics, "history": _logged(out_dir),
+        "metrics": metrics, "judge_sha256": judge_sha256(preset, weights_dir), "history": _logged(out_dir),
     }
     save_checkpoint(out_dir / "student.pt", run.student.state_dict(), {k: v for k, v in summary.items() if k != "history"})
     atomic_write_bytes(out_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())

@@ -209,6 +209,9 @@ def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None 
     budget = resolve_budget(settings, bundle)               # refuse before any training
     out.mkdir(parents=True, exist_ok=True)
     _settings_check(out, settings)
+    if (out / "report.json").exists():                      # written last: the compression is complete
+        log(f"{out} holds a finished compression with these settings; its report:")
+        return json.loads((out / "report.json").read_text())
     started = time.perf_counter()
     splits = quick_splits(settings.preset, seed=0)
     weights_dir = Path(weights_dir or WEIGHTS_DIR)

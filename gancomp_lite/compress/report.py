@@ -1,7 +1,7 @@
 """The compression report: the paper's Table 3 (cost), Table 1 (rank-1 per |yaw|) and Figure 3 (faces).
 
 Teacher and student are scored on the same test probes by the judge identity network (no training
-objective uses it; the loss network scores instead, named as such, only where no judge is shipped),
+objective uses it, not even the search, which reads the loss network on the validation identities),
 so the student's rank-1 change is a paired difference with a bootstrap interval over identities.
 """
 from __future__ import annotations
@@ -22,15 +22,11 @@ FIGURE_YAWS = (90, 75, 60, 45, 30, 15)
 
 
 def scoring_network(preset: str, weights_dir: Path | None = None) -> tuple[nn.Module, dict[str, str]]:
-    """The shipped judge of `preset` (the loss network if no judge is shipped) and what it is."""
-    from gancomp_lite.models.lightcnn import load_identity_network
-    from gancomp_lite.teachers import IDENTITY_FILE, JUDGE_FILE, WEIGHTS_DIR
+    """The shipped judge of `preset` (used by no training objective) and which file it is."""
+    from gancomp_lite.teachers import JUDGE_FILE, WEIGHTS_DIR, load_judge
 
-    weights_dir = Path(weights_dir or WEIGHTS_DIR)
-    judge = weights_dir / JUDGE_FILE.format(preset=preset)
-    path, role = (judge, "judge") if judge.exists() else (weights_dir / IDENTITY_FILE.format(preset=preset), "loss network")
-    net = load_identity_network(path).float().eval().requires_grad_(False)
-    return net, {"role": role, "file": path.name, "sha256": read_manifest(path)["sha256"]}
+    path = Path(weights_dir or WEIGHTS_DIR) / JUDGE_FILE.format(preset=preset)
+    return load_judge(preset, path.parent), {"role": "judge", "file": path.name, "sha256": read_manifest(path)["sha256"]}
 
 
 def _scores(result: Mapping[str, Any]) -> dict[str, Any]:
