@@ -151,6 +151,8 @@ def test_cli_distills_a_shipped_teacher_end_to_end(tmp_path):
                      "discriminator": {"kind": "patchgan", "knobs": d_knobs}})
     torch.manual_seed(0)
     save_identity_network(weights / "lightcnn-quick.pt", LightCNN("9", num_classes=3, width=0.125, input_size=SIZE))
+    save_identity_network(weights / "judge-quick.pt", LightCNN("29", num_classes=3, width=0.125, input_size=SIZE),
+                          role="judge")
     out = tmp_path / "run"
     argv = ["distill", "--arch", "resnet9", "--config", STUDENT, "--mode", "feature", "--steps", "2",
             "--batch-size", "4", "--seed", "1", "--out", str(out), "--data", str(data), "--weights", str(weights),
