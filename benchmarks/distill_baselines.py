@@ -8,7 +8,8 @@ teacher's objective only), with an L1 term to the teacher's output, with 1x1-ada
 distillation at every tap, and the same with a random instead of the inherited discriminator.
 Each run is one ``gancomp-lite distill`` process (``--parallel`` at a time) and is evaluated on the
 test identities. Prints a markdown table (MACs in the `gancomp` convention, see
-`gancomp_lite.cost`) and writes it to ``docs/distill_baselines.md``. ``--sweep`` adds runs with
+`gancomp_lite.cost`) and writes it to ``docs/distill_baselines.md`` (for readers) and, as package data
+for notebook 02, to ``gancomp_lite/results/distill_baselines_<arch>.json``. ``--sweep`` adds runs with
 single taps and lambda_distill in {0.1, 1, 10} and writes the sweep notebook 02 reads
 (``gancomp_lite/results/distill_sweep_<arch>.json``). Files are rewritten as runs finish.
 """
@@ -27,7 +28,8 @@ import torch
 
 from gancomp_lite.compress.distillation import scaled_config
 from gancomp_lite.teachers import WEIGHTS_DIR, load_teacher
-from gancomp_lite.viz.distill import sweep_from_summaries, sweep_path, sweep_table
+from gancomp_lite.viz.distill import (baselines_measurement, baselines_path, sweep_from_summaries, sweep_path,
+                                     sweep_table)
 
 BASELINES = {"scratch": ("scratch", None, None, False), "output": ("output", None, None, False),
              "feature": ("feature", None, 1.0, False), "feature, random D": ("feature", None, 1.0, True)}
@@ -150,6 +152,11 @@ def main() -> int:
                 ordered = {name: results[name] for name in BASELINES}
                 args.md.parent.mkdir(parents=True, exist_ok=True)
                 args.md.write_text(baselines_doc(ordered, args, config, device, time.perf_counter() - start))
+                measurement = baselines_measurement(ordered, label=device, device=device, command=" ".join(sys.argv),
+                                                    steps=args.steps, seed=args.seed)
+                baselines_path(args.arch).write_text(json.dumps(
+                    {"arch": args.arch, "student_config": config, "convention": "gancomp",
+                     "source": "benchmarks/distill_baselines.py", "measurements": [measurement]}, indent=1) + "\n")
             if args.sweep:
                 args.sweep_json.parent.mkdir(parents=True, exist_ok=True)
                 sweep = sweep_from_summaries(list(results.values()), device)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
 
 
 @dataclass(frozen=True)
@@ -42,3 +45,29 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
 def notebook_config() -> Preset:
     """The preset a notebook should use: quick in CI/nbval, full otherwise."""
     return get_preset()
+
+
+def notebook_device() -> torch.device:
+    """The one device a notebook puts its models and tensors on: the GPU when there is one, else the CPU.
+
+    Both presets use it: the quick preset runs on a CPU but takes a GPU when one is present (Colab).
+    """
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# ------------------------------------------------------------------ shipped results (package data)
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def result_file(name: str, writer: str | None = None) -> Path:
+    """A precomputed result shipped inside the package (``gancomp_lite/results/<name>``).
+
+    Notebooks and library functions read results only from here, never from ``docs/`` (a wheel does
+    not install ``docs/``); the benchmarks that produce them write here. `writer`: the command that
+    writes the file, named in the FileNotFoundError when it is missing.
+    """
+    path = RESULTS_DIR / name
+    if not path.is_file():
+        hint = f"; write it with `{writer}`" if writer else ""
+        raise FileNotFoundError(f"{path}: no such shipped result{hint}")
+    return path

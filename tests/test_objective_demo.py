@@ -132,3 +132,13 @@ def test_format_table_lists_every_run():
     assert len(lines) == 3 and lines[0].split()[:2] == ["run", "lambda_recon"]
     assert lines[1].split() == ["cGAN", "+", "10", "L1", "10", "0.330", "0.126", "1.19"]
     assert lines[2].split() == ["L1", "only", "inf", "0.330", "0.125", "0.80"]
+
+
+def test_output_diversity_is_zero_for_one_face_and_one_for_the_truth():
+    truth = torch.randn(6, 3, 8, 8)
+    same_face = truth[:1].expand(6, -1, -1, -1)
+    assert od.output_diversity(truth, truth) == pytest.approx(1.0)
+    assert od.output_diversity(same_face, truth) == pytest.approx(0.0)
+    assert od.output_diversity(0.5 * truth, truth) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="output_diversity"):
+        od.output_diversity(truth[:1], truth[:1])

@@ -8,8 +8,11 @@ carry. `gradient_agreement` measures the cosine between these gradients.
 
 The sweep (``benchmarks/distill_baselines.py --sweep``) distills one quick student per (taps,
 lambda_distill), plus a scratch and an output-distillation run at equal MACs; `sweep_from_summaries`
-keeps their loss histories and test metrics as JSON (``results/distill_sweep_<arch>.json``), so the
-widget only reads it. Plots are pure functions.
+keeps their loss histories and test metrics as JSON (``gancomp_lite/results/distill_sweep_<arch>.json``,
+package data), so the widget only reads it; the four equal-MACs baselines are in
+``gancomp_lite/results/distill_baselines_<arch>.json`` (`load_baselines`). Every record names the
+teacher it was measured on; `teacher_provenance` compares it with the shipped teacher, so a notebook
+can say plainly when a result predates the teacher it ships. Plots are pure functions.
 """
 from __future__ import annotations
 
@@ -26,8 +29,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from gancomp_lite.distill import FeatureAdapters, distill_loss, feature_taps
-
-RESULTS_DIR = Path(__file__).parent / "results"
+from gancomp_lite.presets import RESULTS_DIR, result_file
 ALL_TAPS = "all"
 PIXEL_TERMS = ("loss_G_pixel", "loss_G_recon")        # TP-GAN's multi-scale L1, pix2pix's L1 (eq. 2)
 
@@ -118,14 +120,120 @@ def sweep_path(arch: str) -> Path:
 
 def load_sweep(arch: str = "tpgan", path: Path | None = None) -> dict[str, Any]:
     """The precomputed sweep of `arch` (see `sweep_from_summaries`); a missing file names the command that writes it."""
-    path = Path(path) if path is not None else sweep_path(arch)
+    writer = f"python benchmarks/distill_baselines.py --arch {arch} --sweep"
+    if path is None:
+        path = result_file(sweep_path(arch).name, writer)
+    path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no distillation sweep; write it with "
-                                f"`python benchmarks/distill_baselines.py --arch {arch} --sweep`")
+        raise FileNotFoundError(f"{path}: no distillation sweep; write it with `{writer}`")
     sweep = json.loads(path.read_text())
     if not sweep.get("runs"):
         raise ValueError(f"{path}: the sweep has no runs")
     return sweep
+
+
+# ------------------------------------------------------------------ the equal-MACs baselines
+BASELINE_STUDENTS = ("scratch", "output", "feature", "feature, random D")
+
+
+def baselines_path(arch: str) -> Path:
+    """Where the equal-MACs baselines of `arch` live (``gancomp_lite/results/distill_baselines_<arch>.json``)."""
+    return RESULTS_DIR / f"distill_baselines_{arch}.json"
+
+
+def load_baselines(arch: str = "resnet9", path: Path | None = None) -> dict[str, Any]:
+    """The baselines record of `arch`: ``{"arch", "student_config", "measurements": [...]}``, each measurement
+    with its label, device, command, steps, "teacher" (sha256, steps), "scored_by" and "rows" (see
+    `baselines_measurement`)."""
+    path = Path(path) if path is not None else result_file(baselines_path(arch).name,
+                                                           f"python benchmarks/distill_baselines.py --arch {arch}")
+    record = json.loads(path.read_text())
+    if not record.get("measurements") or not all(m.get("rows") for m in record["measurements"]):
+        raise ValueError(f"{path}: a baselines record needs measurements with rows")
+    return record
+
+
+def baselines_measurement(summaries: Mapping[str, Mapping[str, Any]], *, label: str, device: str, command: str,
+                          steps: int, seed: int) -> dict[str, Any]:
+    """One measurement of `load_baselines`'s record from `distillation.run_stage` summaries ({student label: summary}):
+    the teacher and raw-profile rows (the teacher checkpoint's own evaluation), then one row per student."""
+    first = next(iter(summaries.values()))
+    teacher = first["teacher"]
+    rows = []
+    tm = teacher.get("metrics") or {}
+    if tm:
+        rows.append({"student": "teacher", "D": None, "macs_m": teacher["macs"] / 1e6, "params_m": teacher["params"] / 1e6,
+                     "l1": tm["l1"], "ssim": tm["ssim"], "rank1": tm["rank1"]})
+        rows.append({"student": "raw profiles", "D": None, "macs_m": None, "params_m": None, "l1": tm["raw"]["l1"],
+                     "ssim": tm["raw"]["ssim"], "rank1": tm["rank1_raw"]})
+    for name, summary in summaries.items():
+        m = summary["metrics"]
+        rows.append({"student": name, "D": "inherited" if summary["d_source"].startswith("inherited") else "random",
+                     "macs_m": summary["macs"] / 1e6, "params_m": summary["params"] / 1e6, "l1": m["l1"], "ssim": m["ssim"],
+                     "rank1": m["rank1"]})
+    return {"label": label, "device": device, "steps": steps, "seed": seed, "command": command,
+            "teacher": {"sha256": teacher.get("sha256"), "steps": teacher.get("steps"), "note": teacher.get("note", "")},
+            "scored_by": {"sha256": first.get("judge_sha256"), "note": "the judge" if first.get("judge_sha256") else ""},
+            "rows": rows}
+
+
+def baseline_row(measurement: Mapping[str, Any], student: str) -> dict[str, Any]:
+    """The row of `student` ("teacher", "raw profiles", "scratch", "output", "feature", "feature, random D")."""
+    for row in measurement["rows"]:
+        if row["student"] == student:
+            return row
+    raise KeyError(f"no {student!r} row; rows: {[r['student'] for r in measurement['rows']]}")
+
+
+def baselines_table(measurement: Mapping[str, Any]) -> str:
+    """One measurement as a markdown table: student, D, MACs, L1, SSIM, mean rank-1 and rank-1 per |yaw|."""
+    yaws = sorted((k for k in measurement["rows"][0]["rank1"] if k != "mean"), key=int)
+    lines = ["| student | D | MACs (M) | L1 | SSIM | rank-1 mean (%) | " + " | ".join(f"{y}°" for y in yaws) + " |",
+             "|" + "---|" * (6 + len(yaws))]
+    for row in measurement["rows"]:
+        macs = "–" if row["macs_m"] is None else f"{row['macs_m']:.1f}"
+        lines.append(f"| {row['student']} | {row['D'] or '–'} | {macs} | {row['l1']:.4f} | {row['ssim']:.3f} | "
+                     f"{100 * row['rank1']['mean']:.1f} | " + " | ".join(f"{100 * row['rank1'][y]:.1f}" for y in yaws) + " |")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ which teacher a result was measured on
+def shipped_teacher_manifest(arch: str) -> dict[str, Any] | None:
+    """The manifest of the shipped quick teacher of `arch` (``gancomp_lite/weights/<arch>-quick.json``), or None."""
+    from gancomp_lite.teachers import WEIGHTS_DIR
+
+    path = WEIGHTS_DIR / f"{arch}-quick.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def teacher_summary(arch: str) -> str:
+    """One line on the shipped quick teacher of `arch`, from its manifest: steps, hash, and its scores by the
+    judge (mean and ±90 rank-1 against the raw profiles, L1, SSIM)."""
+    manifest = shipped_teacher_manifest(arch)
+    if manifest is None:
+        return f"{arch}: no shipped quick teacher"
+    m = manifest["metrics"]
+    return (f"shipped {arch} quick teacher: {manifest.get('steps', '?')} steps, sha256 {manifest['sha256'][:8]}…; "
+            f"scored by the judge: mean rank-1 {100 * m['rank1']['mean']:.1f}% (raw profiles {100 * m['rank1_raw']['mean']:.1f}%), "
+            f"at ±90° {100 * m['rank1']['90']:.1f}% (raw {100 * m['rank1_raw']['90']:.1f}%); L1 {m['l1']:.3f}, SSIM {m['ssim']:.3f}")
+
+
+def teacher_provenance(arch: str, sha256: str | None, steps: int | None = None) -> dict[str, Any]:
+    """Was a result measured on the teacher that ships today? ``{"shipped": bool, "text": str}``.
+
+    Compares the recorded teacher checkpoint hash with the shipped manifest's; the text names both
+    (hash prefix and training steps) so a notebook can print it instead of quoting stale numbers.
+    """
+    manifest = shipped_teacher_manifest(arch)
+    if manifest is None:
+        return {"shipped": False, "text": f"{arch}: no shipped quick teacher to compare with"}
+    recorded = f"{(sha256 or 'unknown')[:8]}…" + (f", {steps} steps" if steps else "")
+    shipped = f"{manifest['sha256'][:8]}…, {manifest.get('steps', '?')} steps"
+    if sha256 == manifest["sha256"]:
+        return {"shipped": True, "text": f"{arch}: measured on the shipped teacher ({shipped})"}
+    return {"shipped": False,
+            "text": f"{arch}: measured on an OLDER teacher ({recorded}), not the shipped one ({shipped}); "
+                    f"these numbers describe that older teacher only"}
 
 
 def tap_choices(sweep: Mapping[str, Any]) -> list[str]:
@@ -192,6 +300,9 @@ def plot_sweep_run(sweep: Mapping[str, Any], taps: str, lambda_distill: float) -
     axes[2].set_ylabel("test L1", color="tab:blue", fontsize=8)
     twin.set_ylabel("rank-1 (%)", color="tab:red", fontsize=8)
     axes[2].set_title(f"test, {sweep['macs'] / 1e6:.0f}M MACs each ({sweep['convention']})", fontsize=9)
+    sha = ((sweep.get("teacher") or {}).get("sha256") or "unknown")[:8]
+    fig.suptitle(f"{sweep['arch']} sweep (teacher {sha}…, {sweep.get('steps', '?')} steps per student on {sweep.get('device') or '?'}): "
+                 f"scratch, output and feature ({taps}, λ={lambda_distill:g}) students at equal MACs", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -10,7 +10,9 @@ trains a small ResNet generator on a subset of the quick SynthPIE set with eithe
 
 and scores it on held-out test identities by L1 (eq. 2's own units: images in [-1, 1]) and by
 *relative sharpness*: the mean gradient magnitude of the outputs divided by that of the ground
-truth frontals (1 = as much fine detail as the real faces; blurry outputs score below 1).
+truth frontals (1 = as much fine detail as the real faces; blurry outputs score below 1); and by
+*output diversity*: how much the outputs differ between inputs, relative to the real frontals (near 0 =
+one face for everybody, which is what the short quick runs draw: see `output_diversity`).
 
 Every run starts from the same seeded initial weights and sees the same batches, so runs differ
 only in their objective. Results are plain dicts (rows, see `train_run`) that the plots in
@@ -60,7 +62,7 @@ class DemoConfig:
     d_layers: int = 2             # PatchGAN depth: 34x34-pixel patches (a 6x6 logit map at 32 px)
     steps: int = 100              # optimisation steps per run
     batch_size: int = 8
-    lr: float = 1e-3              # Adam; higher than pix2pix's 2e-4 so 100 steps give recognisable faces
+    lr: float = 1e-3              # Adam; higher than pix2pix's 2e-4 so 100 steps already draw a frontal face
     gan_mode: str = "bce"         # eq. 1 / 3 as written (non-saturating G loss)
     seed: int = 0                 # weights and batch order
     data_seed: int = 0            # which SynthPIE set (a new seed renders a new set, about a minute)
@@ -71,7 +73,9 @@ class DemoConfig:
         """The quick sizes for the quick preset (CPU, minutes); wider, longer runs for the full one.
 
         Quick runs use half the preset's image side (32 px): steps are about 3x cheaper than at 64 px,
-        and 100 of them turn a random ResNet into a recognisable (if blurry) frontalizer.
+        and 100 of them turn a random ResNet into a generator that draws a frontal face layout, but
+        nearly the same (average) face for every input: identity takes far longer (measured with
+        `output_diversity`; a trial at 300 steps was still one face with less speckle).
         """
         if preset.name == "quick":
             base = cls(preset="quick", size=preset.image_size // 2)
@@ -182,6 +186,20 @@ def relative_sharpness(outputs: torch.Tensor, targets: torch.Tensor) -> float:
     return (gradient_magnitude(outputs).mean() / gradient_magnitude(targets).mean().clamp_min(1e-12)).item()
 
 
+def output_diversity(outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """How much the outputs differ from one input to the next, relative to the ground truth frontals.
+
+    The per-pixel standard deviation across the stack (N, 3, H, W), averaged over pixels, of `outputs`
+    over that of `targets`: 1 = the outputs vary between people as much as the real frontals do; near
+    0 = one face for every input (the average face an under-trained L1 generator draws).
+    """
+    if outputs.shape != targets.shape or outputs.dim() != 4 or len(outputs) < 2:
+        raise ValueError(f"output_diversity expects two equal (N >= 2, C, H, W) stacks, got {tuple(outputs.shape)} "
+                         f"and {tuple(targets.shape)}")
+    spread = outputs.float().std(dim=0).mean()
+    return (spread / targets.float().std(dim=0).mean().clamp_min(1e-12)).item()
+
+
 @torch.no_grad()
 def frontalize(generator: nn.Module, profiles: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
     """G(x) for a stack of profiles, on the generator's device, returned on the CPU."""
@@ -194,10 +212,11 @@ def frontalize(generator: nn.Module, profiles: torch.Tensor, batch_size: int = 3
 
 
 def score(generator: nn.Module, test: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """L1 to the ground truth (eq. 2, [-1, 1] units), relative sharpness, and the outputs themselves."""
+    """L1 to the ground truth (eq. 2, [-1, 1] units), relative sharpness, output diversity, and the outputs."""
     outputs = frontalize(generator, test["profile"])
     return {"l1": reconstruction_loss(outputs, test["frontal"]).item(),
-            "sharpness": relative_sharpness(outputs, test["frontal"]), "outputs": outputs}
+            "sharpness": relative_sharpness(outputs, test["frontal"]),
+            "diversity": output_diversity(outputs, test["frontal"]), "outputs": outputs}
 
 
 # ------------------------------------------------------------------ runs
@@ -226,7 +245,7 @@ def train_run(cfg: DemoConfig, data: DemoData, lambda_recon: float = 100.0, adve
     """Train one seeded run and return its summary row (see module docstring); `on_log` sees live losses.
 
     Row keys: label, lambda_recon (inf for the L1-only run: no adversarial term at all), adversarial,
-    steps, l1_init, sharpness_init, l1, sharpness, history ({"step": [...], loss name: [...]}),
+    steps, l1_init, sharpness_init, l1, sharpness, diversity (`output_diversity`), history ({"step": [...], loss name: [...]}),
     outputs (the test outputs, (N, 3, S, S)).
     """
     with cpu_threads(cfg.threads):
@@ -259,7 +278,7 @@ def _train_run(cfg: DemoConfig, data: DemoData, lambda_recon: float, adversarial
         "adversarial": adversarial,
         "steps": cfg.steps,
         "l1_init": before["l1"], "sharpness_init": before["sharpness"],
-        "l1": after["l1"], "sharpness": after["sharpness"],
+        "l1": after["l1"], "sharpness": after["sharpness"], "diversity": after["diversity"],
         "history": history,
         "outputs": after["outputs"],
     }
@@ -283,9 +302,12 @@ def sweep(cfg: DemoConfig, data: DemoData, lambdas: Sequence[float], include_l1_
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The sweep as aligned text: run, lambda_recon, test L1 before/after, relative sharpness."""
-    lines = [f"{'run':<16}{'lambda_recon':>13}{'L1 at init':>12}{'L1':>8}{'sharpness':>11}"]
+    """The sweep as aligned text: run, lambda_recon, test L1 before/after, relative sharpness (and output
+    diversity, when the rows have it)."""
+    diversity = all("diversity" in row for row in rows)
+    lines = [f"{'run':<16}{'lambda_recon':>13}{'L1 at init':>12}{'L1':>8}{'sharpness':>11}"
+             + (f"{'diversity':>11}" if diversity else "")]
     for row in rows:
         lines.append(f"{row['label']:<16}{row['lambda_recon']:>13g}{row['l1_init']:>12.3f}{row['l1']:>8.3f}"
-                     f"{row['sharpness']:>11.2f}")
+                     f"{row['sharpness']:>11.2f}" + (f"{row['diversity']:>11.2f}" if diversity else ""))
     return "\n".join(lines)

@@ -3,20 +3,57 @@
 Pure functions of plain data (cost-model layer tables, the dict ``gancomp_lite.compress.sensitivity``
 returns) that return a matplotlib Figure, plus one widget factory that redraws through a
 module-level callback and never returns the figure from it (it would be shown twice).
+
+The shipped study results are package data (``gancomp_lite/results/sensitivity*_quick.json``,
+`load_shipped`), written by ``benchmarks/sensitivity.py``; `provenance` says whether they were measured
+on the teacher that ships today and by which identity network.
 """
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from gancomp_lite.compress.sensitivity import CONTROL, separable_cost
+from gancomp_lite.compress.sensitivity import CONTROL, load_results, separable_cost
+from gancomp_lite.presets import RESULTS_DIR, result_file
 
 ROLE_COLOURS = {"residual": "tab:blue", "upsampling": "tab:red", "other": "tab:gray", "control": "black"}
 CONV_KINDS = ("conv", "convT", "depthwise", "depthwise-convT", "linear")
+
+
+# ------------------------------------------------------------------ the shipped results
+def results_path(arch: str = "resnet9") -> Path:
+    """Where the shipped study of `arch`'s quick teacher lives (package data)."""
+    return RESULTS_DIR / ("sensitivity_quick.json" if arch == "resnet9" else f"sensitivity_{arch}_quick.json")
+
+
+def load_shipped(arch: str = "resnet9") -> dict[str, Any]:
+    """The shipped sensitivity study of `arch` (``benchmarks/sensitivity.py --arch ARCH`` writes it)."""
+    return load_results(result_file(results_path(arch).name, f"python benchmarks/sensitivity.py --arch {arch}"))
+
+
+def provenance(results: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"shipped": bool, "text": str}``: was this study measured on the shipped teacher, scored by which network."""
+    from gancomp_lite.viz.distill import teacher_provenance
+
+    checkpoint = results.get("teacher_checkpoint") or {}
+    found = teacher_provenance(results["arch"], checkpoint.get("sha256"), checkpoint.get("steps"))
+    scorer = results.get("scored_by")
+    scored = (f"rank-1 scored by {scorer}" if scorer else
+              "rank-1 scored by an identity network the file does not record (the study predates the shipped "
+              "loss network and judge)")
+    return {"shipped": found["shipped"], "text": f"{found['text']}; {scored}"}
+
+
+def teacher_label(results: Mapping[str, Any]) -> str:
+    """"teacher 00b970ed…, 800 steps" for figure titles (the checkpoint the study was measured on)."""
+    checkpoint = results.get("teacher_checkpoint") or {}
+    sha, steps = checkpoint.get("sha256"), checkpoint.get("steps")
+    return f"teacher {sha[:8] if sha else 'unknown'}…" + (f", {steps} steps" if steps else "")
 
 
 # ------------------------------------------------------------------ the separable block
@@ -121,7 +158,8 @@ def plot_sensitivity(results: Mapping[str, Any], stage: str = "") -> Figure:
             axes[0].bar([0], [0], color=colour, label=role)
     axes[0].legend(fontsize=7)
     when = "right after the swap" if stage else f"after {results['settings']['steps']} distillation steps"
-    fig.suptitle(f"{results['arch']} at {results['size']}px: one group separable at a time, {when}", fontsize=10)
+    fig.suptitle(f"{results['arch']} at {results['size']}px ({teacher_label(results)}): one group separable at a time, "
+                 f"change against that teacher {when}", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -174,7 +212,8 @@ def plot_choice(results: Mapping[str, Any], summary: Mapping[str, Any]) -> Figur
     axes[0].legend(fontsize=7)
     chosen = ", ".join(summary["groups"]) or "none"
     when = "right after the swap" if stage else "after re-training"
-    fig.suptitle(f"separable: {chosen}  |  {summary['macs_saved_pct']:.1f}% MACs saved, estimated {when}: "
+    fig.suptitle(f"{results['arch']} ({teacher_label(results)}), separable: {chosen}  |  "
+                 f"{summary['macs_saved_pct']:.1f}% MACs saved, quality estimated {when} from single-group rows: "
                  f"ΔL1 {summary['d_l1']:+.4f}, Δrank-1 {100 * summary['d_rank1']:+.1f} points", fontsize=9)
     fig.tight_layout()
     return fig
