@@ -6,7 +6,12 @@ import json
 from gancomp_lite.cli import main
 
 
-def test_run_writes_previews_table_and_summary(tmp_path, capsys):
+def test_run_writes_previews_table_and_summary(tmp_path, capsys, monkeypatch):
+    from gancomp_lite import pipeline
+
+    # the live compression with a handful of steps: the same stages as the demo, a fraction of its cost
+    monkeypatch.setattr(pipeline, "DEMO_COMPRESSION", {**pipeline.DEMO_COMPRESSION, "steps_supernet": 2,
+                                                       "steps_finetune": 2, "candidates": 2, "val_limit": 16})
     assert main(["run", "--preset", "quick", "--out", str(tmp_path), "--seed", "0"]) == 0
     printed = json.loads(capsys.readouterr().out)
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -18,3 +23,6 @@ def test_run_writes_previews_table_and_summary(tmp_path, capsys):
     assert (tmp_path / "teachers_preview.png").stat().st_size > 0
     table = (tmp_path / "teachers_table.md").read_text()
     assert table.startswith("| method | ±90°") and "| raw profiles |" in table and "| tpgan |" in table
+    assert summary["compress"]["live"]["macs_ratio"] >= 5
+    assert (tmp_path / "compress-resnet9" / "report.md").exists()
+    assert (tmp_path / "compressed_table.md").read_text().strip()

@@ -199,9 +199,13 @@ def _gallery(dataset):
     return FaceDataset(gallery_records(dataset.records), dataset.size, identities=dataset.identities)
 
 
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None = None,
-             progress: bool = True, log=print) -> dict[str, Any]:
-    """Run (or resume) every stage of a compression into `out`; return the report."""
+             progress: bool = True, log=_stderr) -> dict[str, Any]:
+    """Run (or resume) every stage of a compression into `out`; return the report (stage messages go to `log`)."""
     from gancomp_lite.teachers import WEIGHTS_DIR, load_identity, quick_splits
 
     out, settings = Path(out), settings.resolved()
@@ -301,6 +305,64 @@ def report_markdown(report: Mapping[str, Any]) -> str:
     return markdown(report)
 
 
+# ----------------------------------------------------------------------------- shipped students
+SHIPPED_FILE = "{arch}-{preset}-compressed.pt"
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+
+
+def ship(out: Path, weights_dir: Path | None = None, results_dir: Path = RESULTS_DIR) -> Path:
+    """Copy a finished compression's student into the weights folder and its report and search table
+    into the results folder (package data), where `load_generator` and `shipped_table` find them."""
+    from gancomp_lite.checkpoint import load_checkpoint, save_checkpoint
+    from gancomp_lite.teachers import WEIGHTS_DIR
+
+    out = Path(out)
+    if not (out / "report.json").exists():
+        raise CompressError(f"{out} holds no finished compression (no report.json): run it to the end first")
+    report = json.loads((out / "report.json").read_text())
+    state, manifest = load_checkpoint(out / "student.pt")
+    name = f"{report['arch']}-{report['preset']}"
+    target = Path(weights_dir or WEIGHTS_DIR) / SHIPPED_FILE.format(arch=report["arch"], preset=report["preset"])
+    save_checkpoint(target, state, {**{k: v for k, v in manifest.items() if k not in ("file", "sha256")},
+                                    "results": f"compress_{name}.json"})
+    _write_json(Path(results_dir) / f"compress_{name}.json", report)
+    _write_json(Path(results_dir) / f"search_{name}.json", json.loads((out / "search.json").read_text()))
+    return target
+
+
+def shipped_reports(preset: str = "quick", results_dir: Path = RESULTS_DIR) -> dict[str, dict[str, Any]]:
+    """{arch: report} of the shipped compressed students, in `TEACHERS` order."""
+    found = {}
+    for arch in TEACHERS:
+        path = Path(results_dir) / f"compress_{arch}-{preset}.json"
+        if path.exists():
+            found[arch] = json.loads(path.read_text())
+    return found
+
+
+def shipped_table(preset: str = "quick", results_dir: Path = RESULTS_DIR) -> str:
+    """Table 3 and Table 1 rows of every shipped compressed student (teacher vs compressed, paired intervals)."""
+    reports = shipped_reports(preset, results_dir)
+    if not reports:
+        return f"no compressed {preset} students are shipped yet"
+    lines = ["| family | student config | MACs teacher -> student (ratio) | params (ratio) | rank-1 mean teacher | "
+             "rank-1 mean compressed | paired difference [95% CI] | L1 teacher -> compressed | SSIM |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for arch, r in reports.items():
+        t3, d = r["table3"], r["paired_difference"]
+        lines.append(
+            f"| {arch} | `{t3['student']['config']}` | {t3['teacher']['macs'] / 1e6:.1f} M -> "
+            f"{t3['student']['macs'] / 1e6:.1f} M ({t3['macs_ratio']:.1f}x) | {t3['params_ratio']:.1f}x | "
+            f"{100 * r['teacher']['rank1']['mean']:.1f} | {100 * r['student']['rank1']['mean']:.1f} | "
+            f"{100 * d['diff']['mean']:+.1f} [{100 * d['ci']['mean'][0]:+.1f}, {100 * d['ci']['mean'][1]:+.1f}] | "
+            f"{r['teacher']['l1']:.4f} -> {r['student']['l1']:.4f} | {r['teacher']['ssim']:.3f} -> {r['student']['ssim']:.3f} |")
+    judge = next(iter(reports.values()))["scored_by"]
+    lines += ["", f"MACs per image in the {CONVENTION} convention; rank-1 (%) on the test identities, scored by the "
+              f"{judge['role']} `{judge['file']}` (sha256 {judge['sha256'][:12]}); paired difference = compressed "
+              f"minus teacher on the same probes, bootstrap over identities."]
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- command line
 def register(subparsers: argparse._SubParsersAction) -> None:
     cmd = subparsers.add_parser("compress", help="compress a shipped teacher: supernet, search, fine-tune, export, report")
@@ -321,6 +383,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cmd.add_argument("--seed", type=int, default=0)
     cmd.add_argument("--out", type=Path, required=True)
     cmd.add_argument("--weights", type=Path, default=None, help="folder of the shipped teachers and identity networks")
+    cmd.add_argument("--ship", action="store_true",
+                     help="when finished, copy the student into the weights folder and its report into the package's results")
     cmd.set_defaults(func=_run)
 
 
@@ -335,4 +399,6 @@ def _run(args: argparse.Namespace) -> int:
     except SearchError as err:
         raise CompressError(str(err)) from err
     print(report_markdown(report))
+    if args.ship:
+        print(f"shipped {ship(args.out, args.weights)}")
     return 0
