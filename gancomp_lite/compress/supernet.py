@@ -5,11 +5,11 @@ depthwise + pointwise, and every channel group may shrink in finer steps than th
 `student_design(arch, teacher_knobs, preset)` gives the knobs that build it; the supernet is that
 family built at the teacher's widths, so its largest config has the teacher's channels:
 
-    family    separable groups (why: docs/compression.md)   width step (quick / full)
-    resnet9   the residual blocks' hidden convs (c3, c4, c5)   4 / 8
-    tpgan     every resblock group                           2 / 8
-    crgan     none (no separable switch; widths alone reach >= 20x)       4 / 8
-    pim       none (no separable switch)                     1 / 4
+    family    separable groups (why: docs/compression.md)          width step (quick / full)
+    resnet9   residual blocks 4-9 (groups c4, c5)                     4 / 8
+    tpgan     every resblock group                                  2 / 8
+    crgan     none (no separable switch; widths alone reach 27x)    4 / 8
+    pim       none (no separable switch; widths reach 41x at step 1) 1 / 4
 
 Training (eq. 5) is the distillation stage's recipe for the family in feature mode, with one change:
 before each step a sampler picks the sub-network to train (`ConfigSampler`: uniform per group,
@@ -22,10 +22,10 @@ separable layer starts as the best separable approximation of the teacher's dens
 (`sensitivity.init_from_teacher`). GAN Compression trains its supernet from scratch; on a CPU budget
 starting from the teacher is what makes a few hundred steps enough (docs/compression.md).
 
-Normalisation: ResNet-9 and PIM's trunk use InstanceNorm (statistics of the image itself: any
-sub-network is ready to run), while TP-GAN and CR-GAN use BatchNorm, whose running statistics the
-supernet mixes over all sampled widths; `recalibrate_bn` re-estimates them for one candidate before
-it is evaluated or extracted (as GAN Compression does for its BatchNorm models).
+Normalisation: ResNet-9 uses InstanceNorm (statistics of the image itself: any sub-network is ready
+to run), while TP-GAN, CR-GAN and PIM use BatchNorm, whose running statistics the supernet mixes over
+all sampled widths; `recalibrate_bn` re-estimates them for one candidate before it is evaluated or
+extracted (as GAN Compression does for its BatchNorm models).
 """
 from __future__ import annotations
 
@@ -52,9 +52,9 @@ from gancomp_lite.train import TrainConfig, Trainer
 SAMPLING_RULES = ("uniform", "sandwich")
 # Knob overrides that turn a teacher family into its student design space, per preset.
 STUDENT_DESIGN: dict[str, dict[str, dict[str, Any]]] = {
-    "quick": {"resnet9": {"step": 4, "separable": ("c3", "c4", "c5")}, "tpgan": {"step": 2, "separable": True},
+    "quick": {"resnet9": {"step": 4, "separable": ("c4", "c5")}, "tpgan": {"step": 2, "separable": True},
               "crgan": {"step": 4}, "pim": {"step": 1}},
-    "full": {"resnet9": {"step": 8, "separable": ("c3", "c4", "c5")}, "tpgan": {"step": 8, "separable": True},
+    "full": {"resnet9": {"step": 8, "separable": ("c4", "c5")}, "tpgan": {"step": 8, "separable": True},
              "crgan": {"step": 8}, "pim": {"step": 4}},
 }
 
