@@ -67,3 +67,13 @@ def test_compress_end_to_end_then_resume_and_refuse_other_settings(tmp_path):
 
 def report_knobs(out):
     return json.loads((out / "student.json").read_text())["knobs"]
+
+
+def test_latency_budget_is_one_of_the_three_budgets():
+    with pytest.raises(P.CompressError, match="exactly one"):
+        P.CompressSettings("tpgan", ratio=10, latency_budget=5.0)
+    with pytest.raises(P.CompressError, match="milliseconds"):
+        P.CompressSettings("tpgan", latency_budget=-1.0)
+    settings = P.CompressSettings("resnet9", latency_budget=3.0)
+    bundle = P.load_bundle("resnet9", "quick")
+    assert P.resolve_budget(settings, bundle) == P.budget_range(bundle)[1]

@@ -61,6 +61,7 @@ class CompressSettings:
     teacher: str
     budget: float | None = None          # MACs per image (gancomp convention)
     ratio: float | None = None           # or: the teacher's MACs divided by this
+    latency_budget: float | None = None  # or: predicted eager CPU latency at batch 1 (ms), hardware-aware
     preset: str = "quick"
     search: str = "evolution"
     metric: str = "rank1"
@@ -75,8 +76,11 @@ class CompressSettings:
     def __post_init__(self) -> None:
         if self.teacher not in TEACHERS:
             raise CompressError(f"--teacher must be one of {list(TEACHERS)}, got {self.teacher!r}")
-        if (self.budget is None) == (self.ratio is None):
-            raise CompressError("give exactly one of --budget (MACs) and --ratio (teacher MACs / student MACs)")
+        if sum(v is not None for v in (self.budget, self.ratio, self.latency_budget)) != 1:
+            raise CompressError("give exactly one of --budget (MACs), --ratio (teacher MACs / student MACs) "
+                                "and --latency-budget (ms)")
+        if self.latency_budget is not None and not self.latency_budget > 0:
+            raise CompressError(f"--latency-budget must be a positive number of milliseconds, got {self.latency_budget}")
         if self.budget is not None and not self.budget > 0:
             raise CompressError(f"--budget must be a positive number of MACs, got {self.budget}")
         if self.ratio is not None and not self.ratio >= 1:
@@ -138,8 +142,11 @@ def budget_range(bundle: TeacherBundle) -> tuple[int, int]:
 
 
 def resolve_budget(settings: CompressSettings, bundle: TeacherBundle) -> int:
-    """The MACs budget of `settings`, refused (naming the achievable range) when no sub-network can meet it."""
+    """The MACs budget of `settings`, refused (naming the achievable range) when no sub-network can meet it;
+    with a latency budget, the MACs of the largest config (the latency is checked by the search)."""
     low, high = budget_range(bundle)
+    if settings.latency_budget is not None:
+        return high
     budget = settings.budget if settings.budget is not None else high / settings.ratio
     if not low <= budget <= high:
         raise CompressError(
@@ -232,18 +239,26 @@ def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None 
         train_config=_train_config(settings, bundle, out / "supernet", settings.steps("supernet"), progress),
         identity_net=identity if needs_identity else None, rule=settings.sampling, options=options)
 
-    log(f"[2/5] search: {settings.search}, metric {settings.metric}, budget {budget:,} MACs ({CONVENTION})")
+    cost, limit, unit = (lambda c: student_cost.macs(c, CONVENTION)), budget, f"MACs ({CONVENTION})"
+    if settings.latency_budget is not None:
+        predictor = latency_predictor(bundle, out)
+        cost, limit, unit = predictor.predict, settings.latency_budget, f"ms predicted ({predictor.threads} threads)"
+    log(f"[2/5] search: {settings.search}, metric {settings.metric}, budget {limit:,} {unit}")
     search_path = out / "search.json"
     if search_path.exists():
         found = json.loads(search_path.read_text())
     else:
         val = validation_subset(splits.val, settings.val_limit, settings.seed)
         scorer = CandidateScorer(supernet.supernet, space, val, identity_net=identity, gallery=_gallery(splits.val))
-        result = search(space, scorer, lambda c: student_cost.macs(c, CONVENTION), budget, metric=settings.metric,
-                        strategy=settings.search, candidates=settings.candidates, seed=settings.seed,
-                        params=student_cost.params, progress=progress)
+        try:
+            result = search(space, scorer, cost, limit, metric=settings.metric, strategy=settings.search,
+                            candidates=settings.candidates, seed=settings.seed, params=student_cost.params,
+                            progress=progress)
+        except SearchError as err:
+            raise CompressError(f"{err} ({unit})") from err
         found = result.as_dict()
         found["validation"] = {"identities": len(splits.val.identities), "probes": len(val)}
+        found["cost_unit"] = unit
         _write_json(search_path, found)
         _plot_search(found, out / "search.png")
     best = space.decode(found["best"]["config"])
@@ -275,6 +290,14 @@ def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None 
     _write_json(out / "report.json", report)
     atomic_write_bytes(out / "report.md", report_markdown(report).encode())
     return report
+
+
+def latency_predictor(bundle: TeacherBundle, out: Path):
+    """The student design's latency predictor on this machine (its table measured once, kept in `out`)."""
+    from gancomp_lite.latency import LatencyPredictor
+
+    return LatencyPredictor.for_arch(bundle.arch, bundle.size, bundle.student_knobs,
+                                     table_path=out / "latency_table.json", threads=torch.get_num_threads())
 
 
 def _batch(dataset, seed: int, index: int, size: int = 32) -> dict[str, torch.Tensor]:
@@ -370,6 +393,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     budget = cmd.add_mutually_exclusive_group(required=True)
     budget.add_argument("--budget", type=float, help=f"MACs per image ({CONVENTION} convention)")
     budget.add_argument("--ratio", type=float, help="teacher MACs / student MACs, e.g. 10")
+    budget.add_argument("--latency-budget", type=float,
+                        help="predicted batch-1 eager latency on this machine's CPU (ms): a hardware-aware search")
     cmd.add_argument("--preset", choices=["quick", "full"], default="quick")
     cmd.add_argument("--search", choices=STRATEGIES, default="evolution")
     cmd.add_argument("--metric", choices=sorted(METRICS), default="rank1",
@@ -389,15 +414,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = CompressSettings(teacher=args.teacher, budget=args.budget, ratio=args.ratio, preset=args.preset,
+    settings = CompressSettings(teacher=args.teacher, budget=args.budget, ratio=args.ratio,
+                                latency_budget=args.latency_budget, preset=args.preset,
                                 search=args.search, metric=args.metric, candidates=args.candidates,
                                 steps_supernet=args.steps_supernet, steps_finetune=args.steps_finetune,
                                 sampling=args.sampling, batch_size=args.batch_size, val_limit=args.val_limit,
                                 seed=args.seed)
-    try:
-        report = compress(settings, args.out, weights_dir=args.weights)
-    except SearchError as err:
-        raise CompressError(str(err)) from err
+    report = compress(settings, args.out, weights_dir=args.weights)
     print(report_markdown(report))
     if args.ship:
         print(f"shipped {ship(args.out, args.weights)}")

@@ -59,7 +59,8 @@ def build_report(settings, bundle, student: nn.Module, config: Mapping[str, int]
         "teacher": _scores(teacher_result), "student": _scores(student_result),
         "paired_difference": paired, "scored_by": scored_by,
         "test": {"identities": teacher_result["n_identities"], "probes": teacher_result["n_probes"]},
-        "search": {k: found[k] for k in ("strategy", "metric", "seconds", "candidates_per_second", "best", "validation")
+        "search": {k: found[k] for k in ("strategy", "metric", "seconds", "candidates_per_second", "best", "validation",
+                                          "budget", "cost_unit")
                    if k in found} | {"evaluated": len(found.get("candidates", []))},
         "faces": faces.name,
     }
@@ -139,6 +140,7 @@ def markdown(report: Mapping[str, Any]) -> str:
     search = report["search"]
     lines += ["", f"Search: {search.get('strategy')} on the validation identities, metric {search.get('metric')}, "
               f"{search.get('evaluated')} candidates in {search.get('seconds')} s "
-              f"({search.get('candidates_per_second')} candidates/s); budget {report['budget']:,} MACs.", "",
+              f"({search.get('candidates_per_second')} candidates/s); budget "
+              f"{search.get('budget', report['budget']):,.6g} {search.get('cost_unit', 'MACs')}.", "",
               f"![faces per |yaw|: profile, ground truth, teacher, compressed]({report['faces']})", ""]
     return "\n".join(lines)
