@@ -259,6 +259,7 @@ def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None 
         found = result.as_dict()
         found["validation"] = {"identities": len(splits.val.identities), "probes": len(val)}
         found["cost_unit"] = unit
+        found["teacher_on_validation"] = scorer.score_model(bundle.generator, "the teacher")
         _write_json(search_path, found)
         _plot_search(found, out / "search.png")
     best = space.decode(found["best"]["config"])

@@ -92,19 +92,24 @@ class CandidateScorer:
         try:
             if self.needs_bn:
                 recalibrate_bn(self.supernet, self.calibration)
-            self.supernet.eval()
-            l1, ssim, feats = [], [], []
-            for batch in self.batches:
-                fake = frontalize_batch(self.supernet, batch)
-                if not torch.isfinite(fake).all():
-                    raise FloatingPointError(f"sub-network {self.space.encode(config)} produced non-finite outputs")
-                scores = _pixel_scores(fake, batch["frontal"])
-                l1.append(scores["l1"])
-                ssim.append(scores["ssim"])
-                if self.identity_net is not None:
-                    feats.append(self._features(fake))
+            return self.score_model(self.supernet, self.space.encode(config))
         finally:
             set_active(self.supernet, None)
+
+    @torch.no_grad()
+    def score_model(self, model: nn.Module, name: str = "model") -> dict[str, float]:
+        """The same scores for any generator as it is (the teacher, an extracted student) on the cached data."""
+        model.eval()
+        l1, ssim, feats = [], [], []
+        for batch in self.batches:
+            fake = frontalize_batch(model, batch)
+            if not torch.isfinite(fake).all():
+                raise FloatingPointError(f"{name} produced non-finite outputs")
+            scores = _pixel_scores(fake, batch["frontal"])
+            l1.append(scores["l1"])
+            ssim.append(scores["ssim"])
+            if self.identity_net is not None:
+                feats.append(self._features(fake))
         result = {"l1": torch.cat(l1).mean().item(), "ssim": torch.cat(ssim).mean().item()}
         if feats:
             fake_features = torch.cat(feats)
