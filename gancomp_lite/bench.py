@@ -43,7 +43,7 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile, record_function
 
 BACKENDS = ("eager", "channels_last", "torchscript", "onnxruntime", "compile")
-ONNX_TOLERANCE = 1e-3          # max |ONNX Runtime - PyTorch| on a [-1, 1] image before we call it a mismatch
+OUTPUT_TOLERANCE = 1e-3        # max |backend - eager PyTorch| on a [-1, 1] image before we call it a mismatch
 FORWARD_LABEL = "gancomp::forward"
 
 
@@ -101,7 +101,7 @@ class Timing:
 
     @classmethod
     def from_times(cls, backend: str, times: Sequence[float], diff: float) -> "Timing":
-        status = "ok" if diff <= ONNX_TOLERANCE else "mismatch"
+        status = "ok" if diff <= OUTPUT_TOLERANCE else "mismatch"
         return cls(backend, status, statistics.fmean(times), statistics.median(times), min(times), max(times),
                    statistics.pstdev(times), diff)
 

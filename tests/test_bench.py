@@ -62,7 +62,7 @@ def test_quick_teacher_vs_student_numbers_are_sane(quick_report):
 
 
 def test_onnxruntime_output_matches_pytorch(quick_report):
-    assert all(m.timings["onnxruntime"].max_abs_diff < B.ONNX_TOLERANCE for m in quick_report.models)
+    assert all(m.timings["onnxruntime"].max_abs_diff < B.OUTPUT_TOLERANCE for m in quick_report.models)
 
 
 def test_onnxruntime_runs_tpgan_with_its_part_crops():
@@ -71,7 +71,7 @@ def test_onnxruntime_runs_tpgan_with_its_part_crops():
     fn, args = B.prepare_backend(model, inputs, "onnxruntime", threads=1)
     with torch.no_grad():
         expected = model(*inputs)
-    assert torch.allclose(fn(*args), expected, atol=B.ONNX_TOLERANCE)
+    assert torch.allclose(fn(*args), expected, atol=B.OUTPUT_TOLERANCE)
 
 
 def test_report_json_csv_and_markdown_shapes(quick_report):
