@@ -23,6 +23,7 @@ Speedup = teacher latency / student latency (median); realised fraction = speedu
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import io
 import itertools
@@ -126,7 +127,6 @@ def prepare_backend(model: nn.Module, inputs: tuple[torch.Tensor, ...], backend:
     if backend == "channels_last":
         if inputs[0].dim() != 4:
             raise BackendUnavailable("channels_last needs a 4-d input")
-        import copy
         nhwc = copy.deepcopy(model).to(memory_format=torch.channels_last)
         return nhwc, tuple(x.contiguous(memory_format=torch.channels_last) for x in inputs)
     if backend == "torchscript":
@@ -144,7 +144,8 @@ def prepare_backend(model: nn.Module, inputs: tuple[torch.Tensor, ...], backend:
             with torch.no_grad():
                 compiled(*inputs)                 # compile now, so a failure is reported, not timed
         except Exception as err:          # noqa: BLE001
-            raise BackendUnavailable(f"torch.compile failed: {type(err).__name__}: {str(err).splitlines()[0]}") from err
+            first_line = (str(err).strip().splitlines() or [""])[0]
+            raise BackendUnavailable(f"torch.compile failed: {type(err).__name__}: {first_line}") from err
         return compiled, inputs
     raise ValueError(f"unknown backend {backend!r}; choose from {BACKENDS}")
 
@@ -171,7 +172,10 @@ def _onnxruntime(model: nn.Module, inputs: tuple[torch.Tensor, ...], threads: in
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(buffer.getvalue(), options, providers=providers)
+    try:
+        session = ort.InferenceSession(buffer.getvalue(), options, providers=providers)
+    except Exception as err:              # noqa: BLE001 - an operator ONNX Runtime cannot load
+        raise BackendUnavailable(f"ONNX Runtime cannot load the export: {type(err).__name__}: {err}") from err
     feed = {f"input{i}": x.detach().cpu().numpy() for i, x in enumerate(inputs)}   # CUDA: includes host copies
 
     def run(feed: dict) -> torch.Tensor:
@@ -261,7 +265,10 @@ def bench_model(model: nn.Module, arch: str, size: int, knobs: Mapping[str, Any]
             try:
                 fn, args = prepare_backend(model, inputs, backend, threads)
                 with torch.no_grad():
-                    diff = _max_abs_diff(fn(*args), reference)
+                    try:
+                        diff = _max_abs_diff(fn(*args), reference)
+                    except Exception as err:      # noqa: BLE001 - prepared, but cannot run this model
+                        raise BackendUnavailable(f"first run failed: {type(err).__name__}: {err}") from err
                 report.timings[backend] = Timing.from_times(backend, time_forward(fn, args, warmup, runs, device), diff)
             except BackendUnavailable as err:
                 report.timings[backend] = Timing(backend, f"unavailable: {err}")

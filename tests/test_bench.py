@@ -99,6 +99,18 @@ def test_unavailable_backend_is_reported_not_raised(monkeypatch):
     assert not timing.ok and report.models[0].timings["eager"].ok
 
 
+def test_backend_that_fails_on_its_first_run_is_reported(monkeypatch):
+    def prepared_but_broken(model, inputs, backend, threads):
+        def run(*args):
+            raise RuntimeError("kernel missing")
+        return run, inputs
+
+    monkeypatch.setattr(B, "prepare_backend", prepared_but_broken)
+    report = B.bench("resnet9", size=16, knobs=TINY, backends=("torchscript",), warmup=0, runs=1, threads=1)
+    assert report.models[0].timings["torchscript"].status == \
+        "unavailable: first run failed: RuntimeError: kernel missing"
+
+
 def test_backends_agree_with_eager_on_a_tiny_model():
     report = B.bench("resnet9", config=TINY_STUDENT, size=16, knobs=TINY,
                      backends=("eager", "channels_last", "torchscript"), warmup=0, runs=2, threads=1)
