@@ -340,6 +340,13 @@ def distill(arch: str, config: Mapping[str, int] | str, teacher: nn.Module, trai
     teacher = copy.deepcopy(teacher).eval()
     recipe = make_recipe(arch, student, discriminator, mode=mode, teacher=teacher, taps=taps,
                          lambda_distill=lambda_distill, identity_net=identity_net)
+    steps, history = fit_logged(recipe, train, train_config, on_log)
+    return DistillResult(student.eval(), recipe, steps, history, d_source)
+
+
+def fit_logged(recipe: Recipe, train: Dataset, train_config: TrainConfig,
+               on_log: Callable[[int, dict[str, float]], None] | None = None) -> tuple[int, list[dict[str, float]]]:
+    """Run the Trainer; return the steps done and every loss row logged in this call (also passed to `on_log`)."""
     history: list[dict[str, float]] = []
 
     def log(step: int, metrics: dict[str, float]) -> None:
@@ -347,8 +354,7 @@ def distill(arch: str, config: Mapping[str, int] | str, teacher: nn.Module, trai
         if on_log is not None:
             on_log(step, metrics)
 
-    result = Trainer(recipe, train, train_config, on_log=log).fit()
-    return DistillResult(student.eval(), recipe, result.step, history, d_source)
+    return Trainer(recipe, train, train_config, on_log=log).fit().step, history
 
 
 # ----------------------------------------------------------------------------- the stage on shipped teachers

@@ -16,14 +16,14 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from gancomp_lite.compress.distillation import make_recipe
+from gancomp_lite.compress.distillation import fit_logged, make_recipe
 from gancomp_lite.compress.supernet import extract_subnet, recalibrate_bn, uses_batchnorm
 from gancomp_lite.distill import FeatureAdapters
 from gancomp_lite.models.registry import channel_space
 from gancomp_lite.nn.elastic import set_active
 from gancomp_lite.recipes.base import Recipe
 from gancomp_lite.seeding import seed_everything
-from gancomp_lite.train import TrainConfig, Trainer
+from gancomp_lite.train import TrainConfig
 
 
 @torch.no_grad()
@@ -73,12 +73,5 @@ def finetune(arch: str, student: nn.Module, teacher: nn.Module, train: Dataset, 
                          lambda_distill=lambda_distill, identity_net=identity_net, options=options)
     if adapters is not None:
         continue_adapters(adapters, recipe.raw("A"))
-    history: list[dict[str, float]] = []
-
-    def log(step: int, metrics: dict[str, float]) -> None:
-        history.append({"step": step, **metrics})
-        if on_log is not None:
-            on_log(step, metrics)
-
-    result = Trainer(recipe, train, train_config, on_log=log).fit()
-    return FinetuneResult(student.eval(), recipe, result.step, history)
+    steps, history = fit_logged(recipe, train, train_config, on_log)
+    return FinetuneResult(student.eval(), recipe, steps, history)

@@ -39,15 +39,15 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from gancomp_lite.compress.distillation import make_recipe, student_discriminator
+from gancomp_lite.compress.distillation import fit_logged, make_recipe, student_discriminator
 from gancomp_lite.compress.sensitivity import init_from_teacher
 from gancomp_lite.evaluate import frontalize_batch
 from gancomp_lite.models.registry import build, channel_space
-from gancomp_lite.nn.elastic import extract, set_active
+from gancomp_lite.nn.elastic import extract
 from gancomp_lite.recipes.base import Recipe
 from gancomp_lite.seeding import seed_everything
 from gancomp_lite.space import ChannelSpace
-from gancomp_lite.train import TrainConfig, Trainer
+from gancomp_lite.train import TrainConfig
 
 SAMPLING_RULES = ("uniform", "sandwich")
 # Knob overrides that turn a teacher family into its student design space, per preset.
@@ -167,13 +167,6 @@ def train_supernet(arch: str, teacher: nn.Module, train: Dataset, *, size: int, 
     recipe = make_recipe(arch, supernet, discriminator, mode="feature", teacher=teacher,
                          lambda_distill=lambda_distill, identity_net=identity_net, options=options)
     recipe.sample_widths(ConfigSampler(channel_space(arch, size, **knobs), train_config.seed, rule))
-    history: list[dict[str, float]] = []
-
-    def log(step: int, metrics: dict[str, float]) -> None:
-        history.append({"step": step, **metrics})
-        if on_log is not None:
-            on_log(step, metrics)
-
-    result = Trainer(recipe, train, train_config, on_log=log).fit()
+    steps, history = fit_logged(recipe, train, train_config, on_log)
     recipe.sample_widths(None)
-    return SupernetResult(supernet.eval(), recipe, result.step, history)
+    return SupernetResult(supernet.eval(), recipe, steps, history)
