@@ -55,7 +55,6 @@ def _yaw_rule(text: str, what: str) -> str | None:
 
 
 def _from_csv(csv_path: Path, strict: bool, skipped: list[Skipped]) -> list[tuple]:
-    base = csv_path.parent
     rows = []
     try:
         with open(csv_path, newline="", encoding="utf-8") as fh:
