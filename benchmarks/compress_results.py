@@ -1,0 +1,48 @@
+"""Write docs/results.md from the shipped compressed students (the paper's Tables 1 and 3, Figure 3).
+
+    python benchmarks/compress_results.py --runs runs/compress
+
+Reads each shipped report (gancomp_lite/results/compress_<arch>-quick.json, written by
+`gancomp-lite compress ... --ship`), copies each run's faces.png and search.png from `--runs`
+into docs/img/, and writes one section per family: the command, Table 3, Table 1 with 95% intervals
+and the paired difference, the search, the faces.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from gancomp_lite.compress.pipeline import shipped_reports, shipped_table
+from gancomp_lite.compress.report import markdown
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=Path("runs/compress"))
+    parser.add_argument("--preset", default="quick")
+    parser.add_argument("--out", type=Path, default=DOCS / "results.md")
+    args = parser.parse_args()
+    reports = shipped_reports(args.preset)
+    lines = ["# Compressed quick teachers: results", "",
+             "Every figure below comes from `gancomp-lite compress --teacher ARCH --ratio 10 --out "
+             "runs/compress/ARCH-quick --seed 0 --ship` (quick preset, default schedule, 2-core CPU) and was "
+             "written by `python benchmarks/compress_results.py`. Method and design space: "
+             "[compression.md](compression.md).", "", "## Summary", "", shipped_table(args.preset), ""]
+    for arch, report in reports.items():
+        run = args.runs / f"{arch}-{args.preset}"
+        for name in ("faces", "search"):
+            source = run / f"{name}.png"
+            if source.exists():
+                shutil.copyfile(source, DOCS / "img" / f"compress_{arch}_{name}.png")
+        section = markdown({**report, "faces": f"img/compress_{arch}_faces.png"}).replace("# Compressed", "## Compressed", 1)
+        lines += [section, f"![search: every candidate's MACs against its validation score](img/compress_{arch}_search.png)",
+                  ""]
+    args.out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out} ({len(reports)} families)")
+
+
+if __name__ == "__main__":
+    main()
