@@ -168,6 +168,7 @@ class LatencyPredictor:
         self.geometries = [_geometry(modules[call.name], call) for call in self.cost.calls]
         self.axes = self._axes()
         self.entries: dict[str, float] = {}
+        self._pack: tuple | None = None   # (entry count, xs_in, xs_out, values): rebuilt when entries are added
         self.overhead_ms, self.scale = 0.0, 1.0
         self.calibration: list[dict[str, Any]] = []
         self.machine: dict[str, Any] = {}
@@ -216,27 +217,58 @@ class LatencyPredictor:
         self.machine = {**machine_info(), "threads": self.threads, "created": time.strftime("%Y-%m-%d %H:%M:%S")}
         return time.perf_counter() - start
 
-    def _lookup(self, geometry: Geometry, cin: int, cout: int, axes: tuple[list[int], list[int]]) -> float:
-        cins, couts = axes
-        if geometry.channelwise:
-            return float(np.interp(cin, cins, [self.entries[geometry.key(c, c)] for c in cins]))
-        rows = [np.interp(cout, couts, [self.entries[geometry.key(i, o)] for o in couts]) for i in cins]
-        return float(np.interp(cin, cins, rows))
+    def _packed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per layer call, its grid of input widths, of output widths and of table entries, padded to
+        `grid` points by repeating the last one, so that every call interpolates in one numpy pass."""
+        if self._pack is None or self._pack[0] != len(self.entries):
+            size = max(self.grid, 2)
+
+            def pad(values: list) -> list:
+                return list(values) + [values[-1]] * (size - len(values))
+
+            xs_in, xs_out, values = [], [], []
+            try:
+                for g in self.geometries:
+                    cins, couts = self.axes[g]
+                    if g.channelwise:
+                        rows = [[self.entries[g.key(c, c)]] * size for c in cins]
+                    else:
+                        rows = [pad([self.entries[g.key(i, o)] for o in couts]) for i in cins]
+                    xs_in.append(pad(cins))
+                    xs_out.append(pad(couts))
+                    values.append(pad(rows))
+            except KeyError as err:
+                raise ValueError(f"the latency table has no entry {err}; run build_table() (or load a table built "
+                                 f"for {self.arch} at {self.size}px with knobs {self.knobs})") from err
+            self._pack = (len(self.entries), np.array(xs_in, float), np.array(xs_out, float), np.array(values))
+        return self._pack[1:]
+
+    def _layer_times(self, w_in: np.ndarray, w_out: np.ndarray) -> np.ndarray:
+        """Bilinear interpolation of every call's entries at its widths (np.interp, vectorised over calls)."""
+        xs_in, xs_out, values = self._packed()
+        rows = np.arange(len(w_in))
+
+        def segment(xs: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            j = np.clip((xs <= x[:, None]).sum(axis=1) - 1, 0, xs.shape[1] - 2)
+            width = xs[rows, j + 1] - xs[rows, j]
+            t = np.where(width > 0, (x - xs[rows, j]) / np.where(width > 0, width, 1), 0.0)
+            return j, np.clip(t, 0.0, 1.0)
+
+        a, ta = segment(xs_in, w_in.astype(float))
+        b, tb = segment(xs_out, w_out.astype(float))
+        low = values[rows, a, b] * (1 - tb) + values[rows, a, b + 1] * tb
+        high = values[rows, a + 1, b] * (1 - tb) + values[rows, a + 1, b + 1] * tb
+        return low * (1 - ta) + high * ta
 
     def layer_ms(self, config: Mapping[str, int] | str | None) -> list[dict[str, Any]]:
         """Per layer call: name, kind, widths and the table's milliseconds."""
         w_in, w_out = self._widths(config)
-        try:
-            return [{"layer": call.name, "kind": call.kind, "in": int(i), "out": int(o),
-                     "ms": self._lookup(g, int(i), int(o), self.axes[g])}
-                    for call, g, i, o in zip(self.cost.calls, self.geometries, w_in, w_out)]
-        except KeyError as err:
-            raise ValueError(f"the latency table has no entry {err}; run build_table() (or load a table built for "
-                             f"{self.arch} at {self.size}px with knobs {self.knobs})") from err
+        return [{"layer": call.name, "kind": call.kind, "in": int(i), "out": int(o), "ms": float(ms)}
+                for call, i, o, ms in zip(self.cost.calls, w_in, w_out, self._layer_times(w_in, w_out))]
 
     def table_ms(self, config: Mapping[str, int] | str | None) -> float:
         """The sum of the layers' table entries (no overhead)."""
-        return sum(row["ms"] for row in self.layer_ms(config))
+        return float(self._layer_times(*self._widths(config)).sum())
 
     def predict(self, config: Mapping[str, int] | str | None) -> float:
         """Predicted milliseconds of one batch-1 forward of `config` (a dict or string; None = teacher)."""
@@ -294,7 +326,7 @@ class LatencyPredictor:
 
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
-        return {"version": TABLE_VERSION, "arch": self.arch, "size": self.size, "knobs": self.knobs,
+        return {"version": TABLE_VERSION, "arch": self.arch, "size": self.size, "knobs": plain_knobs(self.knobs),
                 "threads": self.threads, "grid": self.grid, "machine": self.machine, "overhead_ms": self.overhead_ms,
                 "scale": self.scale, "calibration": self.calibration, "entries": self.entries}
 
@@ -330,8 +362,8 @@ class LatencyPredictor:
         threads = threads or torch.get_num_threads()
         if table_path is not None and Path(table_path).is_file():
             predictor = cls.load(table_path)
-            wanted = {"arch": arch, "size": size, "knobs": json.loads(json.dumps(dict(knobs or {}))), "threads": threads}
-            found = {"arch": predictor.arch, "size": predictor.size, "knobs": predictor.knobs,
+            wanted = {"arch": arch, "size": size, "knobs": plain_knobs(knobs or {}), "threads": threads}
+            found = {"arch": predictor.arch, "size": predictor.size, "knobs": plain_knobs(predictor.knobs),
                      "threads": predictor.threads}
             if wanted != found:
                 raise ValueError(f"{table_path}: a latency table for {found}, not {wanted}; delete it or pass "
@@ -343,6 +375,17 @@ class LatencyPredictor:
         if table_path is not None:
             predictor.save(table_path)
         return predictor
+
+
+def plain_knobs(knobs: Mapping[str, Any]) -> dict[str, Any]:
+    """Knobs as JSON keeps them (tuples as lists, a set of separable groups as a sorted list), so a saved
+    table's knobs compare equal to the ones it was built with."""
+    def convert(value: Any) -> Any:
+        if isinstance(value, (set, frozenset)):
+            return sorted(value)
+        raise TypeError(f"knob value {value!r} cannot be saved with a latency table")
+
+    return json.loads(json.dumps(dict(knobs), default=convert))
 
 
 def mape(predicted: Sequence[float], measured: Sequence[float]) -> float:

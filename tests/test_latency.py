@@ -101,6 +101,16 @@ def test_quick_tpgan_table_builds_in_under_a_minute():
     assert predictor.build_table() < 60
 
 
+def test_knobs_with_a_set_are_saved_and_matched(tmp_path, monkeypatch):
+    knobs = {"ngf": 8, "step": 4, "separable": frozenset({"c3", "c0"})}
+    predictor = L.LatencyPredictor("resnet9", 16, knobs, threads=1)
+    predictor.entries = {geometry.key(cin, cout): 1.0 for geometry, cin, cout in predictor.table_keys()}
+    predictor.save(tmp_path / "t.json")
+    monkeypatch.setattr(L, "measure_layer", lambda *a, **k: pytest.fail("a saved table is not measured again"))
+    loaded = L.LatencyPredictor.for_arch("resnet9", 16, knobs, table_path=tmp_path / "t.json", threads=1)
+    assert loaded.knobs["separable"] == ["c0", "c3"] and loaded.predict(None) == predictor.predict(None)
+
+
 def test_mape():
     assert L.mape([11.0, 9.0], [10.0, 10.0]) == pytest.approx(0.1)
     with pytest.raises(ValueError):
