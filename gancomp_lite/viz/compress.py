@@ -126,3 +126,218 @@ def budget_widget(found: Mapping[str, Any], faces: Callable[[str], Mapping[str, 
 
     W.interactive_output(redraw, {"budget_m": slider})
     return W.VBox([slider, out])
+
+
+# ----------------------------------------------------------------------------- notebook 04: the once-for-all supernet
+def pick_profiles(dataset, yaws: Sequence[int] = (30, 60, 90)) -> list[int]:
+    """Indices of one profile per |yaw| in `yaws` (first in record order), each of a different identity."""
+    picked: list[int] = []
+    used: set[str] = set()
+    for yaw in yaws:
+        for i, rec in enumerate(dataset.records):
+            if abs(rec.yaw) == yaw and rec.identity not in used:
+                picked.append(i)
+                used.add(rec.identity)
+                break
+        else:
+            raise ValueError(f"no profile at |yaw| {yaw} of an identity not picked yet")
+    return picked
+
+
+def output_channel_norms(weight: torch.Tensor) -> torch.Tensor:
+    """The L2 norm of each output filter of a conv weight (out, in, k, k) (or any tensor: per index of dim 0)."""
+    return weight.detach().float().reshape(weight.shape[0], -1).norm(dim=1)
+
+
+def active_fraction(widths: Sequence[int], channels: int) -> torch.Tensor:
+    """Per channel index k < `channels`: the fraction of the sampled `widths` (real channel counts) that include it."""
+    if not widths:
+        raise ValueError("active_fraction needs at least one sampled width")
+    w = torch.tensor([int(x) for x in widths]).unsqueeze(1)
+    return (torch.arange(channels).unsqueeze(0) < w).float().mean(dim=0)
+
+
+def plot_weight_slice(weight: torch.Tensor, out_active: int, in_active: int, title: str) -> Figure:
+    """|W| summed over the kernel (output x input channels) with the active sub-network's block outlined."""
+    from matplotlib.patches import Rectangle
+
+    w = weight.detach().float().abs()
+    grid = w.reshape(w.shape[0], w.shape[1], -1).sum(-1)
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    im = ax.imshow(grid.numpy(), cmap="viridis", aspect="auto")
+    ax.add_patch(Rectangle((-0.5, -0.5), in_active, out_active, fill=False, ec="red", lw=2,
+                           label=f"sub-network: first {out_active} outputs x first {in_active} inputs"))
+    ax.set_xlabel("input channel")
+    ax.set_ylabel("output channel")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper right", fontsize=7)
+    fig.colorbar(im, ax=ax, label="sum of |w| over the kernel")
+    return fig
+
+
+def width_counts(space, configs: Sequence[Mapping[str, int]]) -> dict[str, dict[int, int]]:
+    """How often each stored choice of each group appears in `configs` (every choice listed, zeros too)."""
+    counts = {g.name: {c: 0 for c in sorted(g.choices)} for g in space.groups}
+    for config in configs:
+        for name, value in config.items():
+            counts[name][value] += 1
+    return counts
+
+
+def plot_sampling(space, configs: Sequence[Mapping[str, int]], macs: Sequence[float], title: str) -> Figure:
+    """Left: how often each width of each group was drawn; right: the MACs of the drawn sub-networks."""
+    counts = width_counts(space, configs)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+    n = len(space.groups)
+    for i, g in enumerate(space.groups):
+        values = sorted(counts[g.name])
+        xs = [i + (j - (len(values) - 1) / 2) * 0.8 / len(values) for j in range(len(values))]
+        left.bar(xs, [counts[g.name][v] for v in values], width=0.8 / len(values), color=[f"C{j}" for j in range(len(values))])
+    choices = sorted(space.groups[0].choices)
+    if all(sorted(g.choices) == choices for g in space.groups):   # one legend entry per width
+        from matplotlib.patches import Patch
+
+        left.legend([Patch(color=f"C{j}") for j in range(len(choices))], [str(v) for v in choices],
+                    title="stored width", fontsize=7, ncol=2)
+    left.axhline(len(configs) / max(len(g.choices) for g in space.groups), color="grey", ls="--", lw=1)
+    left.set_xticks(range(n), [g.name for g in space.groups])
+    left.set_ylabel(f"times drawn in {len(configs)} steps")
+    left.set_title(f"{title}: widths drawn per channel group", fontsize=9)
+    right.hist([m / 1e6 for m in macs], bins=30, color="C0")
+    right.set_xlabel("MACs per image (M, gancomp convention)")
+    right.set_ylabel("sub-networks")
+    right.set_title(f"{title}: MACs of the drawn sub-networks", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_channel_norms(before: torch.Tensor, after: torch.Tensor, active: torch.Tensor, title: str) -> Figure:
+    """Top: the L2 norm of each output filter of a weight before and after supernet training. Bottom: how far
+    each filter moved (L2 norm of after - before) against the fraction of steps in which it was active."""
+    if before.shape != after.shape or len(active) != before.shape[0]:
+        raise ValueError(f"weights {tuple(before.shape)} and {tuple(after.shape)} and {len(active)} activity values differ")
+    channels = list(range(before.shape[0]))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5.4), sharex=True)
+    top.plot(channels, output_channel_norms(before).numpy(), ".-", label="before (the teacher's weights)")
+    top.plot(channels, output_channel_norms(after).numpy(), ".-", label="after supernet training")
+    top.set_ylabel("L2 norm of the filter")
+    top.set_title(f"{title}: per-output-channel weight norms", fontsize=9)
+    top.legend(fontsize=7)
+    bottom.bar(channels, active.numpy(), color="lightgrey", label="fraction of steps the channel was active")
+    bottom.set_ylabel("fraction of steps")
+    twin = bottom.twinx()
+    twin.plot(channels, output_channel_norms(after - before).numpy(), ".-", color="C3",
+              label="how far the filter moved: ||after - before||")
+    twin.set_ylabel("L2 norm of the change", color="C3")
+    twin.set_ylim(bottom=0)
+    bottom.set_xlabel("output channel index (a sub-network keeps the first ones)")
+    bottom.set_title(f"{title}: how far each filter moved, and how often it was trained", fontsize=9)
+    handles, labels = bottom.get_legend_handles_labels()
+    more_handles, more_labels = twin.get_legend_handles_labels()
+    bottom.legend(handles + more_handles, labels + more_labels, fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+@torch.no_grad()
+def subnet_outputs(supernet, space, batch: Mapping[str, Any], config: Mapping[str, int],
+                   calibration: Sequence[Mapping[str, Any]] | None = None) -> torch.Tensor:
+    """The supernet's frontalized `batch` at `config` (stored widths), straight from the shared weights.
+
+    BatchNorm families are recalibrated on `calibration` first (when given), as the search does.
+    The supernet is left at full width.
+    """
+    from gancomp_lite.compress.supernet import recalibrate_bn, uses_batchnorm
+    from gancomp_lite.evaluate import frontalize_batch
+    from gancomp_lite.nn.elastic import set_active
+
+    set_active(supernet, space.widths(config))
+    try:
+        if calibration is not None and uses_batchnorm(supernet):
+            recalibrate_bn(supernet, calibration)
+        supernet.eval()
+        return frontalize_batch(supernet, dict(batch))
+    finally:
+        set_active(supernet, None)
+
+
+def supernet_faces(supernet, space, batch: Mapping[str, Any], config: Mapping[str, int],
+                   calibration: Sequence[Mapping[str, Any]] | None = None) -> dict[str, torch.Tensor]:
+    """Input, the supernet's output at `config` and the ground truth for each profile of `batch`, by name."""
+    fake = subnet_outputs(supernet, space, batch, config, calibration)
+    faces: dict[str, torch.Tensor] = {}
+    for i in range(len(fake)):
+        yaw = int(batch["yaw"][i])
+        faces[f"#{i + 1} input {yaw:+d}°"] = batch["profile"][i]
+        faces[f"#{i + 1} sub-network"] = fake[i]
+        faces[f"#{i + 1} truth"] = batch["frontal"][i]
+    return faces
+
+
+def subnet_preview(supernet, space, cost, batch: Mapping[str, Any], teacher_macs: float,
+                   convention: str = "gancomp", calibration: Sequence[Mapping[str, Any]] | None = None):
+    """The `run` callback of `subnet_widget`: config -> {"text": MACs, params, ratio; "faces": supernet_faces}."""
+
+    def run(config: Mapping[str, int]) -> dict[str, Any]:
+        config = {g.name: int(config[g.name]) for g in space.groups}
+        macs, params = cost.macs(config, convention), cost.params(config)
+        text = (f"{space.encode(config)}: {macs / 1e6:.1f} M MACs ({convention} convention), "
+                f"{teacher_macs / macs:.1f}x fewer than the teacher; {params / 1e3:.1f} k parameters")
+        return {"text": text, "faces": supernet_faces(supernet, space, batch, config, calibration),
+                "macs": macs, "params": params}
+
+    return run
+
+
+# ----------------------------------------------------------------------------- notebook 05: search
+def best_so_far(candidates: Sequence[Mapping[str, Any]], metric: str) -> list[float]:
+    """The best `metric` among the first 1, 2, ... candidates, in the order they were scored."""
+    pick = max if METRICS[metric] else min
+    out: list[float] = []
+    for c in candidates:
+        out.append(c[metric] if not out else pick(out[-1], c[metric]))
+    return out
+
+
+def plot_strategies(found: Mapping[str, Mapping[str, Any]], title: str, optimum: float | None = None,
+                    ylabel: str | None = None) -> Figure:
+    """Best score found against candidates scored, one line per search (`found`: name -> result dict)."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    metric = None
+    for name, result in found.items():
+        metric = result["metric"]
+        curve = best_so_far(result["candidates"], metric)
+        ax.plot(range(1, len(curve) + 1), curve, ".-", label=f"{name} ({len(curve)} scored)")
+    if optimum is not None:
+        ax.axhline(optimum, color="grey", ls="--", lw=1, label="the optimum (exhaustive)")
+    ax.set_xlabel("candidates scored")
+    ax.set_ylabel(f"best so far: {ylabel or METRIC_LABELS.get(metric, metric)}", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def dominated_by(candidates: Sequence[Mapping[str, Any]], target: Mapping[str, Any], metric: str) -> list[str]:
+    """Configs of the candidates that beat `target` in both cost (not higher) and metric (strictly better), or
+    in cost (strictly lower) and metric (not worse): empty for a Pareto-optimal target."""
+    higher = METRICS[metric]
+
+    def at_least(a: float, b: float) -> bool:
+        return a >= b if higher else a <= b
+
+    def beats(a: float, b: float) -> bool:
+        return a > b if higher else a < b
+
+    return [c["config"] for c in candidates
+            if (c["cost"] <= target["cost"] and beats(c[metric], target[metric]))
+            or (c["cost"] < target["cost"] and at_least(c[metric], target[metric]))]
+
+
+def comparison_table(rows: Mapping[str, Mapping[str, Any]], metrics: Sequence[str] = ("l1", "ssim", "rank1")) -> str:
+    """A markdown table: one row per named config ({"config", "cost", "params", metric...})."""
+    head = "| | config | MACs (M, gancomp) | params (k) | " + " | ".join(metrics) + " |"
+    lines = [head, "|" + "---|" * (4 + len(metrics))]
+    for name, r in rows.items():
+        values = " | ".join(f"{r[m]:.4f}" for m in metrics)
+        lines.append(f"| {name} | `{r['config']}` | {r['cost'] / 1e6:.1f} | {r['params'] / 1e3:.1f} | {values} |")
+    return "\n".join(lines)
