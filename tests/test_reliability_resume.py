@@ -146,6 +146,8 @@ def shipped(tmp_path_factory) -> dict[str, Path]:
                     {"arch": "resnet9", "preset": "quick", "size": SIZE, "knobs": KNOBS, "config": "8_8_8_8_8_8_8_8",
                      "discriminator": {"kind": "patchgan", "knobs": d_knobs}})
     save_identity_network(base / "weights" / "lightcnn-quick.pt", LightCNN("9", num_classes=3, width=0.125, input_size=SIZE))
+    save_identity_network(base / "weights" / "judge-quick.pt", LightCNN("29", num_classes=3, width=0.125, input_size=SIZE),
+                          role="judge")
     return {"data": base / "data", "data2": base / "data2", "weights": base / "weights"}
 
 
