@@ -297,7 +297,7 @@ class LatencyPredictor:
         over their stand-alone one plus the ops that grow with width but are not elastic layers
         (activations, adds, concatenations, pads). Returns (overhead_ms, scale).
         """
-        rng = random.Random(seed)
+        rng = random.Random(f"latency-calibrate-{seed}")   # a stream of its own: no other sampler draws these
         configs = list(configs) if configs is not None else \
             [self.space.teacher(), self.space.smallest()] + [self.space.sample(rng) for _ in range(2)]
         self.calibration = [{"config": self.space.encode(c), "table_ms": self.table_ms(c),
@@ -314,7 +314,7 @@ class LatencyPredictor:
                  warmup: int = 3, runs: int = 10) -> dict[str, Any]:
         """Predicted against measured latency of `configs` (default: `n` sampled with `seed`), with the
         mean absolute percentage error."""
-        rng = random.Random(seed)
+        rng = random.Random(f"latency-evaluate-{seed}")
         configs = list(configs) if configs is not None else [self.space.sample(rng) for _ in range(n)]
         rows = []
         for config in configs:
