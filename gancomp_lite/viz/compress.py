@@ -341,3 +341,228 @@ def comparison_table(rows: Mapping[str, Mapping[str, Any]], metrics: Sequence[st
         values = " | ".join(f"{r[m]:.4f}" for m in metrics)
         lines.append(f"| {name} | `{r['config']}` | {r['cost'] / 1e6:.1f} | {r['params'] / 1e3:.1f} | {values} |")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- notebook 07: end to end (Tables 1, 3, 4, Figure 3)
+def yaw_columns(report: Mapping[str, Any]) -> list[str]:
+    """The |yaw| columns of a compression report's rank-1 dicts, largest first (as the paper's Table 1), then "mean"."""
+    return sorted((c for c in report["teacher"]["rank1"] if c != "mean"), key=int, reverse=True) + ["mean"]
+
+
+def _pct_ci(value: float, ci: Sequence[float] | None = None, signed: bool = False) -> str:
+    spec = "+.1f" if signed else ".1f"
+    text = format(100 * value, spec)
+    return text if not ci else f"{text} [{format(100 * ci[0], spec)}, {format(100 * ci[1], spec)}]"
+
+
+def _json_key(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)
+
+
+def table1_markdown(reports: Mapping[str, Mapping[str, Any]]) -> str:
+    """The paper's Table 1 for compression reports ({name: report}): rank-1 (%) per |yaw| of the raw profiles,
+    each teacher and its compressed student with 95% intervals, and the paired difference (compressed minus
+    teacher on the same probes, bootstrap over identities)."""
+    if not reports:
+        raise ValueError("table1_markdown needs at least one report")
+    columns = yaw_columns(next(iter(reports.values())))
+    head = "| | " + " | ".join("mean" if c == "mean" else f"±{c}°" for c in columns) + " | L1 | SSIM |"
+    lines = [head, "|---|" + "---|" * (len(columns) + 2)]
+
+    def row(name: str, scores: Mapping[str, Any], pixel: str) -> str:
+        ci = scores.get("rank1_ci") or {}
+        return f"| {name} | " + " | ".join(_pct_ci(scores["rank1"][c], ci.get(c)) for c in columns) + f" | {pixel} |"
+
+    raws = {_json_key(r["raw"]) for r in reports.values()}
+    shared_raw = len(raws) == 1
+    if shared_raw:
+        lines.append(row("raw profiles (no generator)", next(iter(reports.values()))["raw"], "– | –"))
+    for name, r in reports.items():
+        if not shared_raw:
+            lines.append(row(f"{name}: raw profiles", r["raw"], "– | –"))
+        t, s, d = r["teacher"], r["student"], r["paired_difference"]
+        lines.append(row(f"{name} teacher", t, f"{t['l1']:.4f} | {t['ssim']:.3f}"))
+        lines.append(row(f"{name} compressed", s, f"{s['l1']:.4f} | {s['ssim']:.3f}"))
+        lines.append(f"| {name}: compressed − teacher | " +
+                     " | ".join(_pct_ci(d["diff"][c], d["ci"][c], signed=True) for c in columns) +
+                     f" | {s['l1'] - t['l1']:+.4f} | {s['ssim'] - t['ssim']:+.3f} |")
+    first = next(iter(reports.values()))
+    judge = first["scored_by"]
+    lines += ["", f"Rank-1 (%) on the test split ({first['test']['identities']} identities, {first['test']['probes']} "
+                  f"probes), ±yaw merged, [95% bootstrap interval over identities]; scored by the {judge['role']} "
+                  f"`{judge['file']}` (sha256 {judge['sha256'][:12]}), which no training objective uses."]
+    return "\n".join(lines)
+
+
+def table1_reading(reports: Mapping[str, Mapping[str, Any]]) -> str:
+    """One markdown bullet per report: the mean rank-1 of teacher and compressed student, the paired difference
+    with its interval, whether the interval excludes zero, and at which |yaw| it does."""
+    lines = []
+    for name, r in reports.items():
+        d = r["paired_difference"]
+        low, high = d["ci"]["mean"]
+        if low > 0:
+            verdict = "the interval excludes zero (a resolved **gain**)"
+        elif high < 0:
+            verdict = "the interval excludes zero (a resolved **loss**)"
+        else:
+            verdict = f"the interval includes zero (no change resolved on {r['test']['identities']} test identities)"
+        resolved = [f"±{c}° ({_pct_ci(d['diff'][c], d['ci'][c], signed=True)})" for c in yaw_columns(r)[:-1]
+                    if d["ci"][c][0] > 0 or d["ci"][c][1] < 0]
+        per_yaw = (f"; per |yaw|, resolved at {', '.join(resolved)}" if resolved
+                   else "; no single |yaw| column resolves a difference")
+        lines.append(f"- **{name}**: mean rank-1 {_pct_ci(r['teacher']['rank1']['mean'])} % (teacher) → "
+                     f"{_pct_ci(r['student']['rank1']['mean'])} % (compressed, {r['table3']['macs_ratio']:.1f}x fewer "
+                     f"MACs); paired difference {_pct_ci(d['diff']['mean'], d['ci']['mean'], signed=True)} points; "
+                     f"{verdict}{per_yaw}.")
+    return "\n".join(lines)
+
+
+def table3_markdown(reports: Mapping[str, Mapping[str, Any]]) -> str:
+    """The paper's Table 3 for compression reports: MACs and parameters of teacher and student, and their ratios."""
+    if not reports:
+        raise ValueError("table3_markdown needs at least one report")
+    conventions = {r["table3"]["convention"] for r in reports.values()}
+    lines = ["| family | compressed config | budget (M MACs) | MACs teacher (M) | MACs compressed (M) | MACs ratio | "
+             "params teacher (M) | params compressed (M) | params ratio |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in reports.items():
+        t3 = r["table3"]
+        lines.append(f"| {name} | `{t3['student']['config']}` | {r['budget'] / 1e6:.1f} | {t3['teacher']['macs'] / 1e6:.1f} | "
+                     f"{t3['student']['macs'] / 1e6:.1f} | {t3['macs_ratio']:.1f}x | {t3['teacher']['params'] / 1e6:.3f} | "
+                     f"{t3['student']['params'] / 1e6:.3f} | {t3['params_ratio']:.1f}x |")
+    lines += ["", f"MACs per image in the {' / '.join(sorted(conventions))} convention (analytic cost model); "
+                  f"ratio = teacher / compressed; budget = the MACs limit the search had to meet."]
+    return "\n".join(lines)
+
+
+def table4_rows(benches: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Teacher vs student per (name, backend) from `gancomp_lite.bench.BenchReport.to_dict()` results:
+    median latencies, speedup, MACs ratio, realised fraction and the memory figures of both models."""
+    rows = []
+    for name, b in benches.items():
+        teacher = next(m for m in b["models"] if m["role"] == "teacher")
+        students = [m for m in b["models"] if m["role"] == "student"]
+        if not students:
+            raise ValueError(f"{name}: the bench result has no student")
+        student = students[0]
+        for backend, t in teacher["timings"].items():
+            s = student["timings"].get(backend)
+            ok = t["median_ms"] is not None and s is not None and s["median_ms"] is not None
+            speedup = t["median_ms"] / s["median_ms"] if ok else None
+            ratio = teacher["macs"] / student["macs"]
+            rows.append({"name": name, "backend": backend, "device": b["device"], "threads": b["threads"],
+                         "status": "ok" if ok else (s or {}).get("status", "missing"),
+                         "teacher_ms": t["median_ms"], "student_ms": s["median_ms"] if s else None,
+                         "speedup": speedup, "macs_ratio": ratio,
+                         "realised_fraction": speedup / ratio if speedup is not None else None,
+                         "teacher_param_mb": teacher["param_bytes"] / 1e6, "student_param_mb": student["param_bytes"] / 1e6,
+                         "teacher_file_mb": teacher["file_bytes"] / 1e6, "student_file_mb": student["file_bytes"] / 1e6,
+                         "teacher_peak_mb": teacher["peak_activation_bytes"] / 1e6,
+                         "student_peak_mb": student["peak_activation_bytes"] / 1e6})
+    return rows
+
+
+def table4_markdown(benches: Mapping[str, Mapping[str, Any]]) -> str:
+    """The paper's Table 4: latency at batch 1 and memory, teacher vs compressed, with where it was measured."""
+    rows = table4_rows(benches)
+    if not rows:
+        raise ValueError("table4_markdown needs at least one bench result")
+
+    def f(value: float | None, spec: str) -> str:
+        return "–" if value is None else format(value, spec)
+
+    lines = ["| family | device | backend | teacher (ms) | compressed (ms) | speedup | MACs ratio | realised | "
+             "weights teacher → compressed (MB) | memory reduction | peak activations teacher → compressed (MB) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        where = f"{r['device']} ({r['threads']} thr.)" if r["device"] == "cpu" else r["device"]
+        lines.append(f"| {r['name']} | {where} | {r['backend']}{'' if r['status'] == 'ok' else ' (' + r['status'] + ')'} | "
+                     f"{f(r['teacher_ms'], '.2f')} | {f(r['student_ms'], '.2f')} | "
+                     f"{f(r['speedup'], '.2f')}{'x' if r['speedup'] else ''} | {r['macs_ratio']:.1f}x | "
+                     f"{f(r['realised_fraction'], '.2f')} | {r['teacher_param_mb']:.2f} → {r['student_param_mb']:.2f} | "
+                     f"{r['teacher_param_mb'] / r['student_param_mb']:.1f}x | "
+                     f"{r['teacher_peak_mb']:.2f} → {r['student_peak_mb']:.2f} |")
+    first = next(iter(benches.values()))
+    machine = first.get("machine", {})
+    where = machine.get("gpu") or machine.get("cpu") or machine.get("platform")
+    lines += ["", f"Measured on this machine: {where}, torch {machine.get('torch')}, load average {machine.get('load')}; "
+                  f"batch 1, {first['warmup']} warm-up + {first['runs']} timed runs per model (the paper: 100 + 100); "
+                  f"latency = median of the timed runs; speedup = teacher / compressed; realised = speedup / MACs ratio; "
+                  f"weights = float32 parameter bytes; peak activations = the most one forward allocates beyond its weights."]
+    return "\n".join(lines)
+
+
+def plot_rank1_per_yaw(reports: Mapping[str, Mapping[str, Any]], title: str = "") -> Figure:
+    """One panel per report: rank-1 against |yaw| for the raw profiles, the teacher and the compressed
+    student, with their 95% intervals as error bars."""
+    if not reports:
+        raise ValueError("plot_rank1_per_yaw needs at least one report")
+    fig, axes = plt.subplots(1, len(reports), figsize=(3.6 * len(reports) + 0.6, 3.3), squeeze=False, sharey=True)
+    for ax, (name, r) in zip(axes[0], reports.items()):
+        columns = sorted((c for c in r["teacher"]["rank1"] if c != "mean"), key=int)
+        yaws = [int(c) for c in columns]
+        for label, scores, style in (("raw profiles", r["raw"], dict(color="grey", ls="--")),
+                                     ("teacher", r["teacher"], dict(color="C0")),
+                                     (f"compressed ({r['table3']['macs_ratio']:.1f}x fewer MACs)", r["student"],
+                                      dict(color="C3"))):
+            values = [100 * scores["rank1"][c] for c in columns]
+            ci = scores.get("rank1_ci") or {}
+            err = None
+            if all(c in ci for c in columns):
+                err = [[v - 100 * ci[c][0] for v, c in zip(values, columns)],
+                       [100 * ci[c][1] - v for v, c in zip(values, columns)]]
+            ax.errorbar(yaws, values, yerr=err, marker="o", ms=3, capsize=2, lw=1.2, label=label, **style)
+        ax.set_xticks(yaws)
+        ax.set_xlabel("|yaw| of the probe (degrees)")
+        ax.set_ylim(0, 105)
+        ax.set_title(f"{name}: rank-1 per |yaw|", fontsize=9)
+        ax.legend(fontsize=7, loc="best")
+    axes[0][0].set_ylabel("rank-1 (%), 95% interval")
+    fig.suptitle(title or "Rank-1 per |yaw| of teacher and compressed student (test split, judge)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def family_view(name: str, report: Mapping[str, Any], rows: Mapping[str, torch.Tensor] | None = None,
+                yaws: Sequence[int] = (90, 75, 60, 45, 30, 15)) -> tuple[str, list[Figure]]:
+    """What `family_widget` shows for one report: its Table 1 rows and reading (markdown), the rank-1 plot
+    and, with `rows` (`compress.report.face_rows`), its faces per |yaw|."""
+    from gancomp_lite.viz import plot_image_rows
+
+    text = (f"**{name}**: `{report['table3']['student']['config']}`, {report['table3']['macs_ratio']:.1f}x fewer MACs, "
+            f"{report['table3']['params_ratio']:.1f}x fewer parameters\n\n" + table1_markdown({name: report}) +
+            "\n\n" + table1_reading({name: report}))
+    figures = [plot_rank1_per_yaw({name: report}, title=f"{name}: rank-1 per |yaw|, teacher vs compressed")]
+    if rows:
+        fig = plot_image_rows(rows, n=len(yaws), titles=[f"{y}°" for y in yaws])
+        fig.suptitle(f"{name}: faces per |yaw| (profile, ground truth, teacher, compressed)", fontsize=9)
+        fig.tight_layout()
+        figures.append(fig)
+    return text, figures
+
+
+def family_widget(reports: Mapping[str, Mapping[str, Any]],
+                  faces: Mapping[str, Mapping[str, torch.Tensor]] | Callable[[str], Mapping[str, torch.Tensor]] | None = None):
+    """A dropdown of the reports' names; on change, `family_view` of the chosen one (faces from `faces`)."""
+    import ipywidgets as W
+    from IPython.display import Markdown, display
+
+    if not reports:
+        raise ValueError("family_widget needs at least one report")
+    pick = W.Dropdown(options=list(reports), value=next(iter(reports)), description="family")
+    out = W.Output()
+
+    def redraw(name: str) -> None:
+        rows = None if faces is None else (faces(name) if callable(faces) else faces.get(name))
+        text, figures = family_view(name, reports[name], rows)
+        with out:
+            out.clear_output(wait=True)
+            display(Markdown(text))
+            for fig in figures:
+                display(fig)
+                plt.close(fig)
+
+    W.interactive_output(redraw, {"name": pick})
+    return W.VBox([pick, out])
