@@ -239,6 +239,7 @@ def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None 
         train_config=_train_config(settings, bundle, out / "supernet", settings.steps("supernet"), progress),
         identity_net=identity if needs_identity else None, rule=settings.sampling, options=options)
 
+    device = next(supernet.supernet.parameters()).device      # the Trainer's (a GPU when there is one)
     cost, limit, unit = (lambda c: student_cost.macs(c, CONVENTION)), budget, f"MACs ({CONVENTION})"
     if settings.latency_budget is not None:
         predictor = latency_predictor(bundle, out)
@@ -249,7 +250,8 @@ def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None 
         found = json.loads(search_path.read_text())
     else:
         val = validation_subset(splits.val, settings.val_limit, settings.seed)
-        scorer = CandidateScorer(supernet.supernet, space, val, identity_net=identity, gallery=_gallery(splits.val))
+        scorer = CandidateScorer(supernet.supernet, space, val, identity_net=identity, gallery=_gallery(splits.val),
+                                 device=device)
         try:
             result = search(space, scorer, cost, limit, metric=settings.metric, strategy=settings.search,
                             candidates=settings.candidates, seed=settings.seed, params=student_cost.params,
@@ -259,13 +261,14 @@ def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None 
         found = result.as_dict()
         found["validation"] = {"identities": len(splits.val.identities), "probes": len(val)}
         found["cost_unit"] = unit
-        found["teacher_on_validation"] = scorer.score_model(bundle.generator, "the teacher")
+        found["teacher_on_validation"] = scorer.score_model(bundle.generator.to(device), "the teacher")
         _write_json(search_path, found)
         _plot_search(found, out / "search.png")
     best = space.decode(found["best"]["config"])
 
     log(f"[3/5] fine-tune {found['best']['config']}: {settings.steps('finetune')} steps")
-    calibration = [_batch(splits.train, settings.seed, i) for i in range(2)]
+    calibration = [{k: v.to(device) if isinstance(v, torch.Tensor) else v
+                    for k, v in _batch(splits.train, settings.seed, i).items()} for i in range(2)]
     student = subnet_from_supernet(supernet.supernet, arch, best, bundle.size, knobs, calibration)
     discriminator = _make_d(bundle)()
     discriminator.load_state_dict(supernet.recipe.raw("D").state_dict())
@@ -275,6 +278,8 @@ def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None 
                      identity_net=identity if needs_identity else None, options=options)
 
     log("[4/5] export")
+    for model in (bundle.generator, tuned.student):           # the report and the export run on the CPU
+        model.cpu()
     from gancomp_lite.compress.report import build_report
 
     report = build_report(settings, bundle, tuned.student, best, budget, splits, out, found,
