@@ -250,3 +250,16 @@ def test_any_file_names_are_checked_and_printed(tmp_path_factory, names, fmt):
     text.encode("utf-8", "backslashreplace")
     status, out, _ = run_cli(["data", "check", "--format", fmt, "--root", str(root)])
     assert status in (0, 1) and out
+
+
+def test_eval_size_zero_and_empty_batches_are_refused():
+    """Issue 11 item 9: `eval --size 0` is refused on one line; CR-GAN and PIM name an empty batch."""
+    import torch
+
+    from gancomp_lite.models.registry import build
+
+    code, _, err = run_cli(["eval", "--data", ".", "--identity", "x.pt", "--size", "0"])
+    assert code == 2 and "--size" in err and "Traceback" not in err
+    for arch, knobs in (("crgan", {"base": 4}), ("pim", {"base": 4})):
+        with pytest.raises(ValueError, match="non-empty batch"):
+            build(arch, None, 64, **knobs).eval()(torch.zeros(0, 3, 64, 64))

@@ -206,9 +206,9 @@ class CRGAN(nn.Module):
         return F.one_hot(index, self.views).float()
 
     def _check_input(self, x: torch.Tensor) -> None:
-        if x.ndim != 4 or tuple(x.shape[1:]) != (3, self.size, self.size):
-            raise ValueError(f"CR-GAN expects images of shape (N, 3, {self.size}, {self.size}) in [-1, 1], "
-                             f"got {tuple(x.shape)}")
+        if x.ndim != 4 or tuple(x.shape[1:]) != (3, self.size, self.size) or x.shape[0] == 0:
+            raise ValueError(f"CR-GAN expects a non-empty batch of images of shape (N, 3, {self.size}, {self.size}) "
+                             f"in [-1, 1], got {tuple(x.shape)}")
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """E alone: (view logits (N, views), latent z-bar (N, z_dim))."""

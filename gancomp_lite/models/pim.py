@@ -158,9 +158,9 @@ class PIM(nn.Module):
         return {tap: sum(p if isinstance(p, int) else int(widths[p]) for p in TAP_LAYOUTS[tap]) for tap in TAPS}
 
     def _check_input(self, x: torch.Tensor) -> None:
-        if x.ndim != 4 or tuple(x.shape[1:]) != (3, self.size, self.size):
-            raise ValueError(f"{ARCH} expects images of shape (N, 3, {self.size}, {self.size}) in [-1, 1], "
-                             f"got {tuple(x.shape)}")
+        if x.ndim != 4 or tuple(x.shape[1:]) != (3, self.size, self.size) or x.shape[0] == 0:
+            raise ValueError(f"{ARCH} expects a non-empty batch of images of shape (N, 3, {self.size}, {self.size}) "
+                             f"in [-1, 1], got {tuple(x.shape)}")
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The identity feature (N, feature_dim) of the global encoder alone."""
