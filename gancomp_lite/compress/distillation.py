@@ -153,6 +153,13 @@ class _TeacherTerms:
     def distill_manifest(self) -> dict[str, Any]:
         return {"mode": self.mode, "lambda_distill": self.lambda_distill, "taps": self.taps or None}
 
+    def manifest(self) -> dict[str, Any]:
+        return {**super().manifest(), **self.distill_manifest()}
+
+    def _with_adapters(self, *modules: str) -> list[str]:
+        """The generator's optimizer group: `modules`, plus the 1x1 adapters in feature mode."""
+        return [*modules, "A"] if self.mode == "feature" else list(modules)
+
 
 class TPGANDistillRecipe(_TeacherTerms, TPGANRecipe):
     """TP-GAN's objective plus the mode's teacher term; modules "G", "D", "I", and "T" / "A" by mode."""
@@ -166,7 +173,7 @@ class TPGANDistillRecipe(_TeacherTerms, TPGANRecipe):
         self._attach(mode, teacher, adapters, lambda_distill)
 
     def configure_optimizers(self, optim) -> None:
-        self.add_optimizer("G", ["G", "A"] if self.mode == "feature" else ["G"], optim)
+        self.add_optimizer("G", self._with_adapters("G"), optim)
         self.add_optimizer("D", ["D"], optim)
 
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
@@ -176,9 +183,6 @@ class TPGANDistillRecipe(_TeacherTerms, TPGANRecipe):
 
     def _generator_terms(self, outputs, batch, frontal_boxes, profile_boxes) -> dict[str, torch.Tensor]:
         return {**super()._generator_terms(outputs, batch, frontal_boxes, profile_boxes), **self._teacher_term(outputs)}
-
-    def manifest(self) -> dict[str, Any]:
-        return {**super().manifest(), **self.distill_manifest()}
 
 
 class Pix2PixDistillRecipe(_TeacherTerms, Pix2PixRecipe):
@@ -193,7 +197,7 @@ class Pix2PixDistillRecipe(_TeacherTerms, Pix2PixRecipe):
         self._attach(mode, teacher, adapters, lambda_distill)
 
     def configure_optimizers(self, optim) -> None:
-        self.add_optimizer("G", ["G", "A"] if self.mode == "feature" else ["G"], optim)
+        self.add_optimizer("G", self._with_adapters("G"), optim)
         self.add_optimizer("D", ["D"], optim)
 
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
@@ -203,9 +207,6 @@ class Pix2PixDistillRecipe(_TeacherTerms, Pix2PixRecipe):
 
     def _extra_terms(self, outputs, batch) -> dict[str, torch.Tensor]:
         return {**super()._extra_terms(outputs, batch), **self._teacher_term(outputs)}
-
-    def manifest(self) -> dict[str, Any]:
-        return {**super().manifest(), **self.distill_manifest()}
 
 
 class CRGANDistillRecipe(_TeacherTerms, CRGANRecipe):
@@ -220,7 +221,7 @@ class CRGANDistillRecipe(_TeacherTerms, CRGANRecipe):
         self._attach(mode, teacher, adapters, lambda_distill)
 
     def configure_optimizers(self, optim) -> None:
-        self.add_optimizer("E", ["G.encoder", "A"] if self.mode == "feature" else ["G.encoder"], optim, betas=self.betas)
+        self.add_optimizer("E", self._with_adapters("G.encoder"), optim, betas=self.betas)
         self.add_optimizer("G", ["G.decoder"], optim, betas=self.betas)
         self.add_optimizer("D", ["D"], optim, betas=self.betas)
 
@@ -231,9 +232,6 @@ class CRGANDistillRecipe(_TeacherTerms, CRGANRecipe):
     def _extra_terms(self, outputs, source, view) -> dict[str, torch.Tensor]:
         self._run_teacher(source, view)
         return self._teacher_term(outputs)
-
-    def manifest(self) -> dict[str, Any]:
-        return {**super().manifest(), **self.distill_manifest()}
 
 
 class PIMDistillRecipe(_TeacherTerms, PIMRecipe):
@@ -248,7 +246,7 @@ class PIMDistillRecipe(_TeacherTerms, PIMRecipe):
         self._attach(mode, teacher, adapters, lambda_distill)
 
     def configure_optimizers(self, optim) -> None:
-        self.add_optimizer("G", ["G", "A"] if self.mode == "feature" else ["G"], optim)
+        self.add_optimizer("G", self._with_adapters("G"), optim)
         for name in ("D", "C", "R"):
             self.add_optimizer(name, [name], optim)
 
@@ -259,9 +257,6 @@ class PIMDistillRecipe(_TeacherTerms, PIMRecipe):
 
     def _extra_terms(self, outputs, batch) -> dict[str, torch.Tensor]:
         return self._teacher_term(outputs)
-
-    def manifest(self) -> dict[str, Any]:
-        return {**super().manifest(), **self.distill_manifest()}
 
 
 def make_recipe(arch: str, student: nn.Module, discriminator: nn.Module, *, mode: str = "feature",
