@@ -13,7 +13,9 @@ import argparse
 import shutil
 from pathlib import Path
 
-from gancomp_lite.compress.pipeline import shipped_reports, shipped_table
+from gancomp_lite.checkpoint import read_manifest
+from gancomp_lite.compress.pipeline import SHIPPED_FILE, shipped_reports, shipped_table
+from gancomp_lite.teachers import WEIGHTS_DIR
 from gancomp_lite.compress.report import markdown
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -27,18 +29,21 @@ def main() -> None:
     args = parser.parse_args()
     reports = shipped_reports(args.preset)
     lines = ["# Compressed quick teachers: results", "",
-             "Every figure below comes from `gancomp-lite compress --teacher ARCH --ratio 10 --out "
-             "runs/compress/ARCH-quick --seed 0 --ship` (quick preset, default schedule, 2-core CPU) and was "
-             "written by `python benchmarks/compress_results.py`. Method and design space: "
-             "[compression.md](compression.md).", "", "## Summary", "", shipped_table(args.preset), ""]
+             "Every figure below comes from the `gancomp-lite compress` command given in its section (quick "
+             "preset, 2-core CPU, then `--ship`) and was written by `python benchmarks/compress_results.py`. "
+             "Method and design space: [compression.md](compression.md).", "", "## Summary", "",
+             shipped_table(args.preset), ""]
     for arch, report in reports.items():
-        run = args.runs / f"{arch}-{args.preset}"
+        manifest = read_manifest(WEIGHTS_DIR / SHIPPED_FILE.format(arch=arch, preset=args.preset))
+        run = Path(manifest["command"].split("--out ")[1].split()[0]) if "--out " in manifest.get("command", "") \
+            else args.runs / f"{arch}-{args.preset}"
         for name in ("faces", "search"):
             source = run / f"{name}.png"
             if source.exists():
                 shutil.copyfile(source, DOCS / "img" / f"compress_{arch}_{name}.png")
         section = markdown({**report, "faces": f"img/compress_{arch}_faces.png"}).replace("# Compressed", "## Compressed", 1)
-        lines += [section, f"![search: every candidate's MACs against its validation score](img/compress_{arch}_search.png)",
+        lines += [section, f"Command: `{manifest.get('command', '?')}`", "",
+                  f"![search: every candidate's MACs against its validation score](img/compress_{arch}_search.png)",
                   ""]
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out} ({len(reports)} families)")
