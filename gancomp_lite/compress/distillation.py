@@ -156,6 +156,11 @@ class _TeacherTerms:
     def manifest(self) -> dict[str, Any]:
         return {**super().manifest(), **self.distill_manifest()}
 
+    def configure_optimizers(self, optim) -> None:
+        """G (with the adapters) and D; families with other optimizers (CR-GAN, PIM) define their own."""
+        self.add_optimizer("G", self._with_adapters("G"), optim)
+        self.add_optimizer("D", ["D"], optim)
+
     def _with_adapters(self, *modules: str) -> list[str]:
         """The generator's optimizer group: `modules`, plus the 1x1 adapters in feature mode."""
         return [*modules, "A"] if self.mode == "feature" else list(modules)
@@ -171,10 +176,6 @@ class TPGANDistillRecipe(_TeacherTerms, TPGANRecipe):
                  lambda_distill: float = 1.0, **tpgan_kwargs: Any):
         TPGANRecipe.__init__(self, student, discriminator, identity_net, **tpgan_kwargs)
         self._attach(mode, teacher, adapters, lambda_distill)
-
-    def configure_optimizers(self, optim) -> None:
-        self.add_optimizer("G", self._with_adapters("G"), optim)
-        self.add_optimizer("D", ["D"], optim)
 
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
         self._activate(step)
@@ -195,10 +196,6 @@ class Pix2PixDistillRecipe(_TeacherTerms, Pix2PixRecipe):
                  lambda_distill: float = 1.0, gan_mode: str = "hinge", lambda_recon: float = 100.0):
         Pix2PixRecipe.__init__(self, student, discriminator, gan_mode=gan_mode, lambda_recon=lambda_recon)
         self._attach(mode, teacher, adapters, lambda_distill)
-
-    def configure_optimizers(self, optim) -> None:
-        self.add_optimizer("G", self._with_adapters("G"), optim)
-        self.add_optimizer("D", ["D"], optim)
 
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
         self._activate(step)

@@ -37,6 +37,7 @@ from torch import nn
 from gancomp_lite.checkpoint import atomic_write_bytes, sha256_file
 from gancomp_lite.compress.export import export_all
 from gancomp_lite.compress.finetune import finetune, subnet_from_supernet
+from gancomp_lite.compress.report import build_report, markdown as report_markdown
 from gancomp_lite.compress.search import METRICS, STRATEGIES, CandidateScorer, SearchError, search, validation_subset
 from gancomp_lite.compress.supernet import SAMPLING_RULES, student_design, train_supernet
 from gancomp_lite.cost import CostModel
@@ -280,8 +281,6 @@ def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None 
     log("[4/5] export")
     for model in (bundle.generator, tuned.student):           # the report and the export run on the CPU
         model.cpu()
-    from gancomp_lite.compress.report import build_report
-
     report = build_report(settings, bundle, tuned.student, best, budget, splits, out, found,
                           weights_dir=weights_dir, progress=progress)
     manifest = {"arch": arch, "config": space.encode(best), "size": bundle.size, "knobs": knobs,
@@ -315,23 +314,17 @@ def _batch(dataset, seed: int, index: int, size: int = 32) -> dict[str, torch.Te
 
 
 def _plot_search(found: Mapping[str, Any], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
     from gancomp_lite.viz.compress import plot_search
 
     fig = plot_search(found)
     fig.savefig(path, dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
     plt.close(fig)
 
 
 def _command() -> str:
     return "gancomp-lite " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("gancomp-lite") else ""
-
-
-def report_markdown(report: Mapping[str, Any]) -> str:
-    from gancomp_lite.compress.report import markdown
-
-    return markdown(report)
 
 
 # ----------------------------------------------------------------------------- shipped students
