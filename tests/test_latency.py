@@ -40,14 +40,25 @@ def test_depthwise_entries_have_one_group_per_channel():
     assert keys and all(key.split("|")[1] == key.split("|")[2] == key.split("|")[5] for key in keys)
 
 
-def test_table_covers_every_config_and_predicts_positive_growing_times(tiny):
+def test_measured_table_covers_every_config_with_positive_times(tiny):
+    # Measured times of a 16x16 model are noise-dominated on a shared CI machine, so only coverage
+    # and positivity are asserted here; the ordering is checked on a deterministic table below.
     space = tiny.space
     assert len(tiny.entries) == len(tiny.table_keys())
-    small, teacher = tiny.predict(space.smallest()), tiny.predict(space.teacher())
-    assert 0 < small < teacher
+    assert all(ms > 0 for ms in tiny.entries.values())
+    teacher = tiny.predict(space.teacher())
+    assert teacher > 0 and tiny.predict(space.smallest()) > 0
     assert tiny.predict(space.encode(space.teacher())) == teacher
     rows = tiny.layer_ms("4_4_8_4_8_8_4_4")
     assert len(rows) == len(tiny.cost.calls) and all(r["ms"] > 0 for r in rows)
+
+
+def test_prediction_grows_with_the_widths_when_layer_time_does():
+    fake = L.LatencyPredictor("resnet9", 16, TINY, threads=1)
+    for geometry, cin, cout in fake.table_keys():
+        fake.entries[geometry.key(cin, cout)] = 0.1 + 1e-3 * cin * cout
+    space = fake.space
+    assert 0 < fake.predict(space.smallest()) < fake.predict("4_4_8_4_8_8_4_4") < fake.predict(space.teacher())
 
 
 def test_interpolation_is_exact_for_time_linear_in_cin_times_cout(tiny):
