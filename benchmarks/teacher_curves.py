@@ -17,7 +17,7 @@ import ast
 import json
 import sys
 import time
-from dataclasses import asdict, is_dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -28,6 +28,7 @@ from gancomp_lite.teachers import (
     _split_note,
     evaluate_teacher,
     identity_sha256,
+    options_manifest,
     prepare_teacher,
     ship_teacher,
 )
@@ -97,7 +98,7 @@ def main() -> None:
         metrics = evaluate_teacher(run, progress=False)
         run.recipe.train()
         row = {"label": label, "arch": args.arch, "step": result.step, "seconds": round(time.perf_counter() - start, 1),
-               "options": {k: asdict(v) if is_dataclass(v) else v for k, v in spec.options.items()}, "knobs": spec.knobs,
+               "options": options_manifest(spec.options), "knobs": spec.knobs,
                "rank1": metrics["rank1"], "rank1_raw": metrics["rank1_raw"], "l1": metrics["l1"],
                "ssim": metrics["ssim"]}
         print(f"{label:24s} step {result.step:5d}  " + " ".join(f"{100 * metrics['rank1'][y]:5.1f}" for y in YAWS)

@@ -20,7 +20,7 @@ import copy
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -31,8 +31,10 @@ from gancomp_lite.checkpoint import CheckpointError, load_checkpoint, read_manif
 from gancomp_lite.models import discriminator as discriminators
 from gancomp_lite.models.lightcnn import LightCNN, load_identity_network, save_identity_network, train_identity_network
 from gancomp_lite.models.registry import build, channel_space
+from gancomp_lite.losses import TPGANLossWeights
 from gancomp_lite.presets import get_preset
 from gancomp_lite.recipes.base import Recipe
+from gancomp_lite.recipes.pim import PIMLossWeights
 from gancomp_lite.seeding import seed_everything
 
 if TYPE_CHECKING:
@@ -104,7 +106,7 @@ def _tpgan(generator: nn.Module, discriminator: nn.Module, identity: LightCNN | 
 def _crgan(generator: nn.Module, discriminator: nn.Module, identity: LightCNN | None, **options: Any) -> Recipe:
     from gancomp_lite.recipes.crgan import CRGANRecipe
 
-    return CRGANRecipe(generator, discriminator, **options)
+    return CRGANRecipe(generator, discriminator, identity_net=identity, **options)
 
 
 def _pim(generator: nn.Module, discriminator: nn.Module, identity: LightCNN | None, **options: Any) -> Recipe:
@@ -123,18 +125,25 @@ ROLES: dict[str, tuple[IdentitySpec, str, str]] = {   # role -> (spec, file patt
     "identity": (QUICK_IDENTITY, IDENTITY_FILE, "loss network: TP-GAN's L_ip, PIM's recognizer, distillation"),
     "judge": (QUICK_JUDGE, JUDGE_FILE, "judge: scores every reported rank-1; no training objective uses it"),
 }
+# TP-GAN's and PIM's weights for the quick teachers: the pixel terms lead, as they do in the official
+# code (which sums its pixel, part and TV losses over pixels). On our per-pixel means that balance is
+# local 0.3 (3 x part area / image area), tv 8e-8 (1e-3 / (3 x 64^2) on the summed TV), ce 6e-4
+# (10 / 128^2), and L_ip at a tenth of the paper's 3e-3: at 3e-3 the identity term was three times the
+# pixel term and TP-GAN drew grey, striped faces. docs/teachers.md section 2 has the ablation.
+PIXEL_LED = {"ip": 3e-4, "tv": 8e-8, "local": 0.3}
 # Sized so each teacher trains in at most about 40 minutes on one CPU core (5-11 epochs of the quick
 # set), with room to compress (>= 6x in MACs between the teacher and the smallest sub-network).
 # docs/teachers.md has the rank-1 curves behind these step counts.
 QUICK_TEACHERS: dict[str, TeacherSpec] = {
     "resnet9": TeacherSpec("resnet9", {"ngf": 24, "step": 4}, ("patchgan", {"in_channels": 6, "ndf": 16, "n_layers": 2}),
                            _pix2pix, steps=2400),
-    "tpgan": TeacherSpec("tpgan", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _tpgan, steps=3000,
+    "tpgan": TeacherSpec("tpgan", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _tpgan, steps=1500,
+                         options={"weights": TPGANLossWeights(**PIXEL_LED, ce=6e-4)},
                          needs_identity=True, face_template=True),
     "crgan": TeacherSpec("crgan", {"base": 16, "step": 4}, ("crgan", {"base": 8}), _crgan, steps=1500,
                          betas=(0.0, 0.9)),
     "pim": TeacherSpec("pim", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _pim, steps=3000,
-                       needs_identity=True),
+                       options={"weights": PIMLossWeights(**PIXEL_LED)}, needs_identity=True),
 }
 
 
@@ -314,8 +323,13 @@ def train_teacher(arch: str, preset: str = "quick", seed: int = 0, work_dir: Pat
                         run.knobs, run.generator, run.d_spec, run.discriminator,
                         seed=seed, command=_command(), data=_split_note(run.root, run.train, run.test),
                         steps=result.step, batch_size=spec.batch_size, lr=spec.lr, recipe=run.recipe.name,
-                        recipe_options=spec.options, device=next(run.generator.parameters()).device.type,
+                        recipe_options=options_manifest(spec.options), device=next(run.generator.parameters()).device.type,
                         train_seconds_last_call=seconds, **scores)
+
+
+def options_manifest(options: dict[str, Any]) -> dict[str, Any]:
+    """Recipe options as JSON: loss-weight dataclasses become dicts."""
+    return {key: asdict(value) if is_dataclass(value) else value for key, value in options.items()}
 
 
 def ship_teacher(path: Path, arch: str, preset: str, size: int, knobs: dict[str, Any], generator: nn.Module,

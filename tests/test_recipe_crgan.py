@@ -71,3 +71,24 @@ def test_the_reconstruction_coin_depends_on_seed_and_step_only():
     torch.rand(5)                                   # the global RNG (different on every DDP rank) plays no part
     assert coins == [again._reconstruct_fake(step) for step in range(64)]
     assert 16 < sum(coins) < 48                     # a fair coin
+
+
+def test_identity_term_joins_the_paired_reconstruction_and_leaves_the_identity_net_frozen():
+    from gancomp_lite.models.lightcnn import LightCNN
+
+    torch.manual_seed(0)
+    gen = crgan.build(None, 64, base=8)
+    net = LightCNN("9", num_classes=3, width=0.125, input_size=32)
+    with pytest.raises(ValueError, match="identity network"):
+        CRGANRecipe(gen, crgan.CRGANDiscriminator(64, base=8), lambda_ip=1e-3)
+    recipe = CRGANRecipe(gen, crgan.CRGANDiscriminator(64, base=8), p_reconstruct_fake=0.0,
+                         identity_net=net, lambda_ip=1e-3)
+    recipe.setup("cpu", OptimConfig(lr=1e-3), total_steps=1)
+    frozen = _snapshot(net)
+    metrics = recipe.train_step(_batch(), 0)
+    assert metrics["loss_EG_ip"] > 0 and not _changed(frozen, net)
+    assert recipe.manifest()["lambda_ip"] == 1e-3
+    fake_only = CRGANRecipe(gen, crgan.CRGANDiscriminator(64, base=8), p_reconstruct_fake=1.0,
+                            identity_net=net, lambda_ip=1e-3)
+    fake_only.setup("cpu", OptimConfig(lr=1e-3), total_steps=1)
+    assert fake_only.train_step(_batch(), 0)["loss_EG_ip"] == 0.0     # a fake has no frontal to match

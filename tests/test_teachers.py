@@ -24,6 +24,7 @@ from gancomp_lite.teachers import (
     load_judge,
     load_teacher,
     near_frontal,
+    options_manifest,
     ship_teacher,
 )
 
@@ -98,6 +99,7 @@ def test_shipped_teacher_loads_and_frontalizes(arch):
         out = generator(torch.zeros(1, 3, size, size))
     assert out.shape == (1, 3, size, size) and out.abs().max() <= 1
     assert manifest["steps"] == QUICK_TEACHERS[arch].steps
+    assert manifest.get("recipe_options", {}) == json.loads(json.dumps(options_manifest(QUICK_TEACHERS[arch].options)))
     assert set(manifest["metrics"]["rank1"]) >= {"15", "30", "45", "60", "75", "90", "mean"}
 
 

@@ -20,6 +20,11 @@ per-element mean, so the official 4 x (channel-summed L1) becomes `lambda_recon`
 take logits (the official code applies cross-entropy to softmaxed views); the gradient penalty is
 per sample and interpolates with the real image being scored (`gancomp_lite.losses.gradient_penalty`).
 
+Deviation, off by default (``lambda_ip`` = 0, the official objective): with an identity network, the
+paired reconstruction adds TP-GAN's identity-preserving term ``lambda_ip L_ip(x-bar-bar, x2)``. The
+official objective carries identity only through E's latent and the L1; on the quick set's 60
+training identities that latent learns one average face (rank-1 at chance, docs/teachers.md).
+
 Under DistributedDataParallel the generation path leaves E unused, so the recipe asks the Trainer
 for ``find_unused_parameters``. The coin of the reconstruction path depends on (seed, step) only,
 so all ranks take the same path.
@@ -30,26 +35,32 @@ from typing import Any
 
 import torch
 
+from torch import nn
+
 from gancomp_lite.losses import (
     discriminator_loss,
     generator_loss,
     gradient_penalty,
+    identity_preserving_loss,
     reconstruction_loss,
     view_classification_loss,
 )
 from gancomp_lite.models.crgan import CRGAN, CRGANDiscriminator, yaw_to_view
+from gancomp_lite.models.lightcnn import to_identity_input
 from gancomp_lite.recipes.base import OptimConfig, Recipe
 
 
 class CRGANRecipe(Recipe):
-    """Modules "G" (the CRGAN frontalizer: E and G) and "D" (the view critic); optimizers "E", "G", "D"."""
+    """Modules "G" (the CRGAN frontalizer: E and G), "D" (the view critic), optional frozen "I" (identity
+    net, with ``lambda_ip`` > 0); optimizers "E", "G", "D"."""
 
     name = "crgan"
     ddp_options = {"find_unused_parameters": True}   # the generation path leaves the encoder unused
 
     def __init__(self, generator: CRGAN, discriminator: CRGANDiscriminator, *, lambda_gp: float = 10.0,
                  lambda_recon: float = 12.0, lambda_view_encoder: float = 0.01, p_reconstruct_fake: float = 0.5,
-                 betas: tuple[float, float] = (0.0, 0.9), seed: int = 0):
+                 betas: tuple[float, float] = (0.0, 0.9), seed: int = 0,
+                 identity_net: nn.Module | None = None, lambda_ip: float = 0.0):
         super().__init__()
         if discriminator.views != generator.views or discriminator.size != generator.size:
             raise ValueError(f"CR-GAN D ({discriminator.views} views, {discriminator.size}px) does not match "
@@ -61,6 +72,11 @@ class CRGANRecipe(Recipe):
         self.betas, self.seed = tuple(betas), int(seed)
         self.add_module("G", generator)
         self.add_module("D", discriminator)
+        if lambda_ip < 0 or (lambda_ip > 0 and identity_net is None):
+            raise ValueError(f"lambda_ip must be >= 0 and needs an identity network when > 0, got {lambda_ip}")
+        self.lambda_ip = float(lambda_ip)
+        if self.lambda_ip > 0:
+            self.add_module("I", identity_net, trainable=False)
 
     def configure_optimizers(self, optim: OptimConfig) -> None:
         self.add_optimizer("E", ["G.encoder"], optim, betas=self.betas)
@@ -110,6 +126,9 @@ class CRGANRecipe(Recipe):
             view_logits, scores = self.run("D", x_bar_bar)
             l1 = reconstruction_loss(x_bar_bar, target)
             extra = self._extra_terms(out, source, view)
+            if self.lambda_ip > 0:       # the paired case only: a fake has no frontal to match
+                extra["ip"] = (x_bar_bar.new_zeros(()) if fake_case
+                               else self.lambda_ip * self._identity_loss(x_bar_bar, x2))
             loss_eg = (generator_loss(scores, "wgan") + self.lambda_recon * l1
                        + view_classification_loss(view_logits, view)
                        + self.lambda_view_encoder * view_classification_loss(out["view_logits"], v1)
@@ -118,6 +137,12 @@ class CRGANRecipe(Recipe):
         return {"loss_D_gen": loss_d_gen.item(), "loss_G_gen": loss_g_gen.item(), "loss_D_rec": loss_d_rec.item(),
                 "loss_EG_rec": loss_eg.item(), "recon_l1": l1.item(), "reconstruct_fake": float(fake_case),
                 **{f"loss_EG_{name}": term.item() for name, term in extra.items()}}
+
+    def _identity_loss(self, image: torch.Tensor, frontal: torch.Tensor) -> torch.Tensor:
+        net = self.raw("I")
+        with torch.no_grad():
+            real = net.features(to_identity_input(frontal, net.input_size))
+        return identity_preserving_loss(net.features(to_identity_input(image, net.input_size)), real)
 
     def _extra_terms(self, outputs: dict[str, torch.Tensor], source: torch.Tensor,
                      view: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -128,4 +153,5 @@ class CRGANRecipe(Recipe):
         gen: CRGAN = self.raw("G")
         return {**super().manifest(), "arch": "crgan", "size": gen.size, "views": gen.views,
                 "lambda_gp": self.lambda_gp, "lambda_recon": self.lambda_recon,
-                "lambda_view_encoder": self.lambda_view_encoder, "p_reconstruct_fake": self.p_reconstruct_fake}
+                "lambda_view_encoder": self.lambda_view_encoder, "p_reconstruct_fake": self.p_reconstruct_fake,
+                "lambda_ip": self.lambda_ip}
