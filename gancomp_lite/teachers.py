@@ -34,7 +34,6 @@ from gancomp_lite.models.registry import build, channel_space
 from gancomp_lite.losses import TPGANLossWeights
 from gancomp_lite.presets import get_preset
 from gancomp_lite.recipes.base import Recipe
-from gancomp_lite.recipes.pim import PIMLossWeights
 from gancomp_lite.seeding import seed_everything
 
 if TYPE_CHECKING:
@@ -143,7 +142,7 @@ QUICK_TEACHERS: dict[str, TeacherSpec] = {
     "crgan": TeacherSpec("crgan", {"base": 16, "step": 4}, ("crgan", {"base": 8}), _crgan, steps=1500,
                          betas=(0.0, 0.9)),
     "pim": TeacherSpec("pim", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _pim, steps=3000,
-                       options={"weights": PIMLossWeights(**PIXEL_LED)}, needs_identity=True),
+                       needs_identity=True),
 }
 
 
