@@ -28,10 +28,10 @@ import torch
 from torch import nn
 
 from gancomp_lite.checkpoint import CheckpointError, load_checkpoint, read_manifest, save_checkpoint
+from gancomp_lite.losses import TPGANLossWeights
 from gancomp_lite.models import discriminator as discriminators
 from gancomp_lite.models.lightcnn import LightCNN, load_identity_network, save_identity_network, train_identity_network
 from gancomp_lite.models.registry import build, channel_space
-from gancomp_lite.losses import TPGANLossWeights
 from gancomp_lite.presets import get_preset
 from gancomp_lite.recipes.base import Recipe
 from gancomp_lite.seeding import seed_everything
@@ -124,12 +124,11 @@ ROLES: dict[str, tuple[IdentitySpec, str, str]] = {   # role -> (spec, file patt
     "identity": (QUICK_IDENTITY, IDENTITY_FILE, "loss network: TP-GAN's L_ip, PIM's recognizer, distillation"),
     "judge": (QUICK_JUDGE, JUDGE_FILE, "judge: scores every reported rank-1; no training objective uses it"),
 }
-# TP-GAN's and PIM's weights for the quick teachers: the pixel terms lead, as they do in the official
-# code (which sums its pixel, part and TV losses over pixels). On our per-pixel means that balance is
-# local 0.3 (3 x part area / image area), tv 8e-8 (1e-3 / (3 x 64^2) on the summed TV), ce 6e-4
-# (10 / 128^2), and L_ip at a tenth of the paper's 3e-3: at 3e-3 the identity term was three times the
-# pixel term and TP-GAN drew grey, striped faces. docs/teachers.md section 2 has the ablation.
-PIXEL_LED = {"ip": 3e-4, "tv": 8e-8, "local": 0.3}
+# The quick TP-GAN's weights: the pixel terms lead, as in the official code (which sums its pixel, part
+# and TV losses over pixels). On our per-pixel means that balance is local 0.3 (3 x part area / image
+# area), tv 8e-8 (1e-3 / (3 x 64^2) on the summed TV), ce 6e-4 (10 / 128^2), and L_ip at a tenth of the
+# paper's 3e-3: at 3e-3 the identity term was three times the pixel term and drew grey, striped faces.
+PIXEL_LED_TPGAN = TPGANLossWeights(ip=3e-4, tv=8e-8, local=0.3, ce=6e-4)
 # Sized so each teacher trains in at most about 40 minutes on one CPU core (5-11 epochs of the quick
 # set), with room to compress (>= 6x in MACs between the teacher and the smallest sub-network).
 # docs/teachers.md has the rank-1 curves behind these step counts.
@@ -137,7 +136,7 @@ QUICK_TEACHERS: dict[str, TeacherSpec] = {
     "resnet9": TeacherSpec("resnet9", {"ngf": 24, "step": 4}, ("patchgan", {"in_channels": 6, "ndf": 16, "n_layers": 2}),
                            _pix2pix, steps=2400),
     "tpgan": TeacherSpec("tpgan", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _tpgan, steps=1500,
-                         options={"weights": TPGANLossWeights(**PIXEL_LED, ce=6e-4)},
+                         options={"weights": PIXEL_LED_TPGAN},
                          needs_identity=True, face_template=True),
     "crgan": TeacherSpec("crgan", {"base": 16, "step": 4}, ("crgan", {"base": 8}), _crgan, steps=1500,
                          betas=(0.0, 0.9)),

@@ -34,7 +34,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-
 from torch import nn
 
 from gancomp_lite.losses import (
