@@ -73,7 +73,7 @@ class TeacherSpec:
     steps: int
     options: dict[str, Any] = field(default_factory=dict)   # keyword options of the recipe
     needs_identity: bool = False                   # the objective itself uses the identity network
-    face_template: bool = False                    # place the local pathway's parts at the data's mean frontal landmarks
+    face_template: bool = False                    # place the local pathway's parts at the data's mean frontal landmarks (TP-GAN, PIM)
     batch_size: int = 8
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
@@ -141,7 +141,7 @@ QUICK_TEACHERS: dict[str, TeacherSpec] = {
     "crgan": TeacherSpec("crgan", {"base": 16, "step": 4}, ("crgan", {"base": 8}), _crgan, steps=1500,
                          betas=(0.0, 0.9)),
     "pim": TeacherSpec("pim", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _pim, steps=3000,
-                       needs_identity=True),
+                       needs_identity=True, face_template=True),
 }
 
 
@@ -249,7 +249,7 @@ def prepare_teacher(arch: str, preset: str = "quick", seed: int = 0, out_dir: Pa
     root, train, test = _data(preset, seed)
     identity = load_identity(preset, out_dir) if spec.needs_identity else None
     knobs = dict(spec.knobs)
-    if spec.face_template:   # SynthPIE's faces sit lower in the frame than TP-GAN's aligned crops
+    if spec.face_template:   # SynthPIE's faces sit lower in the frame than TP-GAN's aligned Multi-PIE crops
         from gancomp_lite.models.tpgan import template_from_landmarks
 
         knobs["template"] = template_from_landmarks(torch.stack([s["frontal_landmarks"] for s in train]), size)

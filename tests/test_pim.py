@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gancomp_lite.models import pim
-from gancomp_lite.models.tpgan import part_boxes
+from gancomp_lite.models.tpgan import landmark_boxes, part_boxes
 from gancomp_lite.nn.elastic import extract, set_active
 from gancomp_lite.space import ConfigError
 
@@ -40,6 +40,36 @@ def test_local_pathway_reads_the_boxes_it_is_given():
     with torch.no_grad():
         assert torch.equal(g(x, template), g(x))
         assert not torch.allclose(g.forward_all(x, moved)["patch_mouth"], g.forward_all(x)["patch_mouth"])
+
+
+def test_frontalize_crops_the_parts_at_the_batch_landmarks_as_in_training():
+    """Evaluation must feed the local pathway as the recipe trains it: patches around the profile's landmarks."""
+    torch.manual_seed(0)
+    g = pim.build(None, 64, base=8).eval()
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    landmarks = torch.tensor([[[20.0, 26.0], [40.0, 27.0], [30.0, 36.0], [22.0, 46.0], [38.0, 46.0]]] * 2)
+    landmarks[1] = float("nan")                           # unknown points: template boxes for that sample
+    with torch.no_grad():
+        got = g.frontalize({"profile": x, "landmarks": landmarks})
+        expected = g(x, landmark_boxes(landmarks, 64, g.template))
+        plain = g(x)
+        assert torch.equal(g.frontalize({"profile": x}), plain)
+    assert torch.equal(got, expected)
+    assert not torch.allclose(got[0], plain[0]) and torch.allclose(got[1], plain[1])
+
+
+def test_template_knob_moves_the_parts_on_the_canvas():
+    """A data set's mean frontal landmarks place the template boxes (SynthPIE's faces sit lower than TP-GAN's)."""
+    template = (40.0, 60.0, 88.0, 60.0, 64.0, 80.0, 46.0, 100.0, 82.0, 100.0)
+    torch.manual_seed(0)
+    official = pim.build(None, 64, base=8).eval()
+    torch.manual_seed(0)
+    moved = pim.build(None, 64, base=8, template=template).eval()
+    assert moved.template_boxes == part_boxes(64, template) != official.template_boxes
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        assert not torch.allclose(moved(x), official(x))
+    assert pim.space(base=8, step=4, template=template).teacher() == pim.space(base=8, step=4).teacher()
 
 
 def test_forward_pair_adds_the_frontal_identity_feature():

@@ -249,7 +249,7 @@ class PIMDistillRecipe(_TeacherTerms, PIMRecipe):
 
     def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
         self._activate(step)
-        self._run_teacher(batch["profile"])
+        self._run_teacher(batch["profile"], self.raw("G").profile_boxes(batch))
         return super().train_step(batch, step)
 
     def _extra_terms(self, outputs, batch) -> dict[str, torch.Tensor]:

@@ -14,8 +14,10 @@ Our choices:
 - the FFN's global pathway is a lighter TP-GAN encoder-decoder (3x3 kernels, one resblock per
   stage, no noise branch, no select resblocks, 3-channel input without the mirror);
 - the local pathway is TP-GAN's part rotator (`gancomp_lite.models.tpgan.PartRotator`) at lighter
-  widths, every part seeing its own 3-channel patch; the part outputs are merged on the canvas
-  at TP-GAN's template positions (`combine_parts`) and fused at full resolution;
+  widths, every part seeing its own 3-channel patch cut around the profile's landmarks (as TP-GAN
+  is trained and tested, `frontalize`); the part outputs are merged on the canvas at the template
+  positions (`combine_parts`; knob `template`: a data set's mean frontal landmarks) and fused at
+  full resolution;
 - the domain term is a small classifier (`DomainClassifier`) on the FFN's identity feature that
   tells frontal inputs from profile inputs, trained through gradient reversal (recipe
   `gancomp_lite.recipes.pim`), so the encoder's features become pose invariant;
@@ -49,7 +51,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gancomp_lite.models.tpgan import PARTS, ConvBlock, PartRotator, ResBlock, combine_parts, crop_parts, init_weights
+from gancomp_lite.models.tpgan import (
+    PARTS,
+    ConvBlock,
+    PartRotator,
+    ResBlock,
+    Template,
+    combine_parts,
+    crop_parts,
+    init_weights,
+    landmark_boxes,
+    part_boxes,
+)
 from gancomp_lite.nn.elastic import ElasticLinear, Layout
 from gancomp_lite.space import ChannelSpace
 
@@ -134,16 +147,21 @@ class PIM(nn.Module):
     """PIM's frontalization sub-net (FFN): `forward(x, boxes=None)` -> frontal image.
 
     `boxes` (N, 4, 4) are per-sample part boxes on the input (top, left, h, w for left eye, right
-    eye, nose, mouth); without them the parts are cut at TP-GAN's template boxes.
+    eye, nose, mouth); without them the parts are cut at the template boxes. `template` (5 frontal
+    landmarks at 128x128, see `gancomp_lite.models.tpgan.part_boxes`) places the template boxes and
+    the part outputs on the canvas; None keeps TP-GAN's official positions.
     """
 
     taps = TAPS
 
-    def __init__(self, full: Mapping[str, int], size: int = 128, feature_dim: int = 256):
+    def __init__(self, full: Mapping[str, int], size: int = 128, feature_dim: int = 256,
+                 template: Template | None = None):
         super().__init__()
         if size not in SIZES:
             raise ValueError(f"{ARCH} size must be one of {SIZES}, got {size}")
         self.size, self.feature_dim, self.full = size, feature_dim, dict(full)
+        self.template = None if template is None else tuple(float(v) for v in template)
+        self.template_boxes = part_boxes(size, self.template)
         self.rotators = nn.ModuleDict({part: PartRotator(full) for part in PARTS})
         self.pathway = GlobalPathway(full, size, feature_dim)
         self.reset_parameters()
@@ -170,13 +188,13 @@ class PIM(nn.Module):
     def forward_all(self, x: torch.Tensor, boxes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Images at S, S/2, S/4, the four part images ("patch_<part>"), "identity_feature" and the taps."""
         self._check_input(x)
-        patches = crop_parts(x, boxes)
+        patches = crop_parts(x, boxes, self.template_boxes)
         part_features, part_images = {}, {}
         for part in PARTS:
             part_features[part], part_images[part] = self.rotators[part](patches[part])
         feats, identity = self.pathway.encode(x)
-        out = self.pathway.decode(feats, identity, combine_parts(part_features, self.size),
-                                  combine_parts(part_images, self.size))
+        out = self.pathway.decode(feats, identity, combine_parts(part_features, self.size, self.template_boxes),
+                                  combine_parts(part_images, self.size, self.template_boxes))
         out.update({f"patch_{part}": part_images[part] for part in PARTS})
         out["identity_feature"] = identity
         return out
@@ -188,6 +206,16 @@ class PIM(nn.Module):
 
     def forward(self, x: torch.Tensor, boxes: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_all(x, boxes)["image"]
+
+    def profile_boxes(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
+        """Part boxes around the profiles' landmarks (batch "landmarks"; template boxes where unknown)."""
+        landmarks = batch.get("landmarks")
+        return None if landmarks is None else landmark_boxes(landmarks, self.size, self.template)
+
+    def frontalize(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Frontalize a data batch as PIM is trained: parts cut around the profile's landmarks.
+        The evaluation protocol calls this."""
+        return self(batch["profile"], self.profile_boxes(batch))
 
 
 class DomainClassifier(nn.Module):
@@ -205,10 +233,12 @@ class DomainClassifier(nn.Module):
         return self.net(feature).squeeze(1)
 
 
-def space(base: int = 64, step: int = 8, feature_dim: int | None = None) -> ChannelSpace:
+def space(base: int = 64, step: int = 8, feature_dim: int | None = None, template: Template | None = None
+          ) -> ChannelSpace:
     """PIM's channel groups (see the layer table); each takes multiples of `step` up to its teacher width.
 
-    `feature_dim` shapes the identity feature (fixed width, default 4 * base) but no channel group.
+    `feature_dim` (the identity feature's fixed width, default 4 * base) and `template` shape the
+    model but no channel group.
     """
     if base < 1 or step < 1:
         raise ValueError(f"base and step must be positive, got base={base}, step={step}")
@@ -216,8 +246,8 @@ def space(base: int = 64, step: int = 8, feature_dim: int | None = None) -> Chan
 
 
 def build(config: Mapping[str, int] | None, size: int = 128, base: int = 64, step: int = 8,
-          feature_dim: int | None = None) -> PIM:
+          feature_dim: int | None = None, template: Template | None = None) -> PIM:
     """The PIM frontalizer at `config` (None: the teacher widths of `base`)."""
     channel_space = space(base=base, step=step, feature_dim=feature_dim)
     full = channel_space.teacher() if config is None else channel_space.validate(config)
-    return PIM(full, size=size, feature_dim=4 * base if feature_dim is None else feature_dim)
+    return PIM(full, size=size, feature_dim=4 * base if feature_dim is None else feature_dim, template=template)

@@ -19,8 +19,8 @@ adversarial learning, a cross-domain adversarial term. Our choices: the weights 
 paper weights for the TP-GAN terms, `gancomp_lite.losses.TPGANLossWeights`; ce 0.1 and domain
 0.1 ours), the DLN's identity-preserving term on its fc feature only (one DLN call per loss, so
 DistributedDataParallel stays valid), plain cross-entropy for the DLN, no "learning to learn".
-The local pathway reads parts at TP-GAN's template boxes on the profile; its targets are the
-batch's "patch_boxes" on the frontal.
+The local pathway reads parts around the profile's landmarks (batch "landmarks", as TP-GAN's
+recipe); its targets are the batch's "patch_boxes" on the frontal.
 """
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ class PIMRecipe(Recipe):
             raise KeyError("the PIM recipe needs the frontal's part boxes, batch key 'patch_boxes' (N, 4, 4)")
         n = profile.shape[0]
         with self.autocast():
-            out = self.run("G", profile, frontal, method="forward_pair")
+            out = self.run("G", profile, frontal, self.raw("G").profile_boxes(batch), method="forward_pair")
             fake = out["image"]
             logits = self.run("D", torch.cat([frontal, fake.detach()]))
             loss_d = discriminator_loss(logits[:n], logits[n:], "bce", self.real_label)

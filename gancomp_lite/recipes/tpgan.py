@@ -18,6 +18,11 @@ single reduction per step. Profile patches are cut at the profile's landmarks wh
 them (``landmarks``, NaN = unknown -> template boxes), frontal target patches at the batch's
 ``patch_boxes``. The identity-preserving and cross-entropy terms are used when an identity net
 is given and when G has an identity classifier (``num_classes``), respectively.
+
+The quick teacher deviates from the paper's lambdas (`gancomp_lite.teachers.PIXEL_LED_TPGAN`):
+with ip 3e-3 the identity term was three times the pixel term on our small identity network and
+TP-GAN drew grey, striped faces that the loss network liked; a tenth of it, with the part and TV
+terms at the official code's balance, draws the person in colour (docs/teachers.md, section 2).
 """
 from __future__ import annotations
 
