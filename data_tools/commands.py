@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--size", type=int, default=None, help="image size in pixels (default: the preset's)")
     synth.add_argument("--illums", type=int, default=None, help="illuminations per view (default: the preset's)")
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--variety", choices=["standard", "wide"], default="standard",
+                       help="identity variety: standard (the shipped set) or wide (skin tones, hair, beards, glasses)")
     synth.set_defaults(func=_synthpie)
 
     check = sub.add_parser("check", help="validate a tree: counts per yaw and identity, missing pairs, bad files")
@@ -32,7 +34,7 @@ def _synthpie(args: argparse.Namespace) -> int:
     from data_tools.synthpie import render_synthpie
 
     summary = render_synthpie(args.out, preset=args.preset, ids=args.ids, size=args.size,
-                              illums=args.illums, seed=args.seed)
+                              illums=args.illums, seed=args.seed, variety=args.variety)
     print(json.dumps(summary, indent=2))
     return 0
 

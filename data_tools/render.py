@@ -57,12 +57,116 @@ IDENTITY_PARAMS: dict[str, tuple[float, float]] = {
 PARAM_NAMES: tuple[str, ...] = tuple(IDENTITY_PARAMS)
 
 
-def sample_identity(rng: np.random.Generator, difficulty: float = 1.0) -> np.ndarray:
-    """One identity vector (len(PARAM_NAMES),); higher difficulty pulls identities towards the mean face."""
+def _draw_z(rng: np.random.Generator, difficulty: float) -> np.ndarray:
+    """The standard draw: one clipped z-score per identity parameter."""
     if not difficulty > 0:
         raise ValueError(f"difficulty must be > 0 (higher = identities closer together), got {difficulty}")
+    return np.clip(rng.standard_normal(len(IDENTITY_PARAMS)), -2.5, 2.5)
+
+
+def sample_identity(rng: np.random.Generator, difficulty: float = 1.0) -> np.ndarray:
+    """One identity vector (len(PARAM_NAMES),); higher difficulty pulls identities towards the mean face."""
     mean, std = np.array(list(IDENTITY_PARAMS.values())).T
-    return mean + std * np.clip(rng.standard_normal(len(mean)), -2.5, 2.5) / difficulty
+    return mean + std * _draw_z(rng, difficulty) / difficulty
+
+
+# variety="wide": identities as varied as a real face set. Each draws a latent sex (about +1 male,
+# -1 female) and an age in [0, 1]; the standard draw's z-scores then spread wider and shift with sex,
+# value = mean + std * clip(z * spread + shift * sex, +-3.2) / difficulty, so the kinds of cues stay
+# those of the standard set (no single pose-invariant give-away). name -> (spread, shift in stds per sex).
+WIDE_SHAPE: dict[str, tuple[float, float]] = {
+    "head_w": (1.3, 0.4), "head_d": (1.3, 0.4), "head_h": (1.2, 0.3), "face_w": (1.5, 0.6), "cheek": (1.5, -0.3),
+    "jaw_w": (1.5, 0.9), "chin_w": (1.5, 0.6), "chin_z": (1.3, 0.3), "brow_ridge": (1.5, 0.9),
+    "eye_size": (1.3, -0.3), "eye_open": (1.3, -0.2), "socket": (1.4, 0.3),
+    "brow_y": (1.2, -0.6), "brow_thick": (1.5, 0.9), "brow_arch": (1.4, -0.6), "brow_len": (1.3, 0.3),
+    "brow_dark": (1.5, 0.5), "nose_pro": (1.5, 0.5), "nose_bridge": (1.4, 0.4), "nose_width": (1.6, 0.5),
+    "nose_hump": (1.8, 0.4), "nose_drop": (1.4, 0.2), "mouth_w": (1.4, 0.2), "lip_up": (1.6, -0.6),
+    "lip_lo": (1.6, -0.6), "lip_pro": (1.4, -0.3), "ear_h": (1.3, 0.4), "ear_out": (1.5, 0.0),
+    "neck_w": (1.3, 1.2),
+}
+NO_EDGE = 99.0   # cm above the eyes: a hair length or bald edge that never shows (short hair, not bald)
+# Hair colours (albedo) and their shares on the lightest and the darkest skin; grey or white come with age.
+HAIR_COLOURS: dict[str, tuple[tuple[float, float, float], float, float]] = {
+    "black": ((0.040, 0.036, 0.034), 0.10, 0.80), "dark brown": ((0.11, 0.075, 0.055), 0.30, 0.20),
+    "brown": ((0.24, 0.15, 0.09), 0.28, 0.0), "auburn": ((0.42, 0.16, 0.07), 0.10, 0.0),
+    "blond": ((0.62, 0.48, 0.28), 0.22, 0.0),
+}
+GREY, WHITE = (0.40, 0.39, 0.37), (0.80, 0.79, 0.76)
+# Hair styles: name -> (share of women, share of men, hair_len range (cm; NO_EDGE = above the ears),
+# hair_thick range (cm), hair_cover (1 = full, low = scalp shows), bald edge (cm; NO_EDGE = not bald)).
+HAIR_STYLES: dict[str, tuple[float, float, tuple[float, float], tuple[float, float], float, float]] = {
+    "short": (0.15, 0.52, (NO_EDGE, NO_EDGE), (0.6, 1.3), 1.0, NO_EDGE),
+    "medium": (0.28, 0.10, (-9.0, -6.0), (0.8, 1.5), 1.0, NO_EDGE),
+    "long": (0.45, 0.04, (-16.0, -11.0), (0.9, 1.6), 1.0, NO_EDGE),
+    "full": (0.12, 0.12, (NO_EDGE, NO_EDGE), (1.8, 2.6), 1.0, NO_EDGE),
+    "buzz": (0.0, 0.11, (NO_EDGE, NO_EDGE), (0.1, 0.2), 0.45, NO_EDGE),
+    "bald": (0.0, 0.11, (NO_EDGE, NO_EDGE), (0.25, 0.5), 1.0, 1.8),
+}
+# Facial hair of men: name -> (share, beard density, beard_reach (0 chin only, 1 up to the sideburns), moustache).
+FACIAL_HAIR: dict[str, tuple[float, float, float, float]] = {
+    "none": (0.50, 0.0, 0.0, 0.0), "stubble": (0.20, 0.4, 1.0, 0.4), "moustache": (0.08, 0.0, 0.0, 0.85),
+    "goatee": (0.07, 0.85, 0.0, 0.85), "full beard": (0.15, 0.9, 1.0, 0.9),
+}
+# Parameters only wide identities have, appended after PARAM_NAMES: name -> meaning.
+WIDE_PARAMS: dict[str, str] = {
+    "hair_r": "hair albedo, red", "hair_g": "hair albedo, green", "hair_b": "hair albedo, blue",
+    "hair_cover": "how fully hair hides the scalp (1 = fully)",
+    "hair_len": "cm: where hair at the sides and back ends",
+    "hair_side": "rad: how far forward long hair hangs beside the face",
+    "bald": "cm: the bald crown's edge at the front",
+    "beard": "beard density", "beard_reach": "0 = chin only, 1 = up the cheeks", "moustache": "moustache density",
+    "glasses": "0 or 1", "frame_lum": "frame albedo", "lens_w": "cm: lens half-width", "lens_h": "cm: lens half-height",
+}
+WIDE_NAMES: tuple[str, ...] = tuple(WIDE_PARAMS)
+
+
+def _pick(u: float, shares: list[float]) -> int:
+    """The index that a uniform number u in [0, 1) selects from unnormalised shares."""
+    return int(np.searchsorted(np.cumsum(shares) / np.sum(shares), u, side="right"))
+
+
+def sample_wide_identity(rng: np.random.Generator, extra: np.random.Generator, difficulty: float = 1.0) -> np.ndarray:
+    """One wide-variety identity (len(PARAM_NAMES) + len(WIDE_NAMES),).
+
+    Shapes reuse the standard draw from ``rng``; colours, hair style, facial hair and glasses come
+    from ``extra``, always the same count of numbers in the same order, so each identity is
+    independent of the others and its standard draw is unchanged.
+    """
+    mean, std = np.array(list(IDENTITY_PARAMS.values())).T
+    z = _draw_z(rng, difficulty)
+    u = extra.random(16)
+    g = np.clip(extra.standard_normal(3), -2.5, 2.5)
+    sex = (1.0 if u[0] < 0.5 else -1.0) + 0.3 * g[0]
+    age, tone, male = u[1], u[2], u[0] < 0.5
+    for name, (spread, shift) in WIDE_SHAPE.items():
+        i = PARAM_NAMES.index(name)
+        z[i] = np.clip(z[i] * spread + shift * sex, -3.2, 3.2)
+    value = dict(zip(PARAM_NAMES, mean + std * z / difficulty))
+
+    value["skin_lum"] = 0.76 - 0.6 * tone                       # very light to very dark
+    value["skin_warm"] = 0.015 + 0.11 * tone + 0.035 * g[1]     # darker skin is more saturated; warm or cool undertone
+    value["lip_red"] *= 1 - 0.4 * tone
+    value["brow_dark"] = min(max(value["brow_dark"], 0.25), 1.0)
+    if u[3] < 0.4 * age ** 2:
+        rgb = np.array(GREY) + (np.array(WHITE) - GREY) * u[4]
+    else:
+        colours = list(HAIR_COLOURS.values())
+        rgb = np.array(colours[_pick(u[4], [light + (dark - light) * tone for _, light, dark in colours])][0])
+    rgb = np.clip(rgb * np.exp(0.15 * g[2]), 0.02, 0.85)
+    style = list(HAIR_STYLES.values())[_pick(u[5], [s[1] if male else s[0] for s in HAIR_STYLES.values()])]
+    (len_lo, len_hi), (thick_lo, thick_hi) = style[2], style[3]
+    value["hair_thick"] = thick_lo + (thick_hi - thick_lo) * u[6]
+    if male:                                                    # receding with age
+        value["hair_line"] += 3.5 * age * u[7]
+        value["hair_temple"] += 1.5 * age * u[7]
+    beard = list(FACIAL_HAIR.values())[_pick(u[8], [f[0] for f in FACIAL_HAIR.values()])] if male else (0.0,) * 4
+    growth = 0.85 + 0.3 * u[12]
+    extras = {"hair_r": rgb[0], "hair_g": rgb[1], "hair_b": rgb[2], "hair_cover": style[4],
+              "hair_len": len_lo + (len_hi - len_lo) * u[10], "hair_side": 1.1 + 0.2 * u[11], "bald": style[5],
+              "beard": beard[1] * growth, "beard_reach": beard[2], "moustache": beard[3] * growth,
+              "glasses": float(u[9] < 0.12 + 0.2 * age), "frame_lum": 0.03 + 0.3 * u[13] ** 2,
+              "lens_w": 1.6 + 0.45 * u[14], "lens_h": 1.1 + 0.4 * u[15]}
+    return np.array([value[n] for n in PARAM_NAMES] + [extras[n] for n in WIDE_NAMES])
 
 
 @dataclass(frozen=True)
@@ -89,8 +193,12 @@ LIGHTS: dict[str, Light] = {
 
 
 def _params(values: torch.Tensor) -> dict[str, torch.Tensor]:
-    """(B, D) identity vectors -> name -> (B, 1, 1) tensors that broadcast over a (B, rows, samples) grid."""
-    return {name: values[:, i, None, None] for i, name in enumerate(PARAM_NAMES)}
+    """(B, D) identity vectors -> name -> (B, 1, 1) tensors that broadcast over a (B, rows, samples) grid.
+
+    Wide identities carry WIDE_NAMES after PARAM_NAMES; their presence switches the wide features on.
+    """
+    names = PARAM_NAMES + WIDE_NAMES if values.shape[1] > len(PARAM_NAMES) else PARAM_NAMES
+    return {name: values[:, i, None, None] for i, name in enumerate(names)}
 
 
 def _ellipsoid(s, c, y, centre, axes):
@@ -309,7 +417,54 @@ def _skin_rgb(p):
 
 
 def _hair_rgb(p):
+    if "hair_r" in p:
+        return _rgb(p["skin_lum"], p["hair_r"], p["hair_g"], p["hair_b"])
     return p["hair_lum"] * _rgb(p["skin_lum"], 1 + 0.35 * p["hair_warm"], 0.85, 0.7 - 0.2 * p["hair_warm"])
+
+
+def _band(d, half, edge):
+    """1 where |d| < half, falling to 0 over about `edge`."""
+    return torch.sigmoid((half - d.abs()) / edge)
+
+
+def _facial_hair_and_glasses(p, theta, y, smile, albedo, is_eye):
+    """Wide identities: beard, moustache and glasses painted on the skin in face coordinates (albedo only,
+    so landmarks stay put), placed by the identity's own mouth, nose, jaw, eyes and ears so that all
+    views agree."""
+    X, Y = R0 * theta, y
+    ax = X.abs()
+    width, line, gap = _mouth_frame(p, X, smile)
+    lips = (torch.sigmoid((width + 0.1 - ax) / 0.1) * torch.sigmoid((line + p["lip_up"] + gap / 2 - Y) / 0.06)
+            * torch.sigmoid((Y - line + p["lip_lo"] + gap / 2) / 0.06))
+    # Beard: from the neck below the jaw up to a line that climbs from the mouth's corners to the sideburns.
+    sideburn = R0 * 1.4
+    reach = 2.6 + p["beard_reach"] * (sideburn - 2.6)
+    top = line + (p["ear_y"] + 0.6 * p["ear_h"] - line) * ((ax - width) / (sideburn - width)).clamp(0, 1) ** 0.7
+    bottom = _lerp(p["chin_y"] - 1.7, p["jaw_y"] - 1.2, (ax / 7).clamp(max=1))
+    beard = torch.sigmoid((reach - ax) / 0.3) * torch.sigmoid((top - Y) / 0.25) * torch.sigmoid((Y - bottom) / 0.4)
+    # Moustache: under the nose, over the top of the upper lip, drooping at the corners.
+    low = line + 0.3 * p["lip_up"] + gap / 2 - 0.6 * (ax / width).clamp(max=1.3) ** 3
+    tache = (torch.sigmoid((width + 0.3 - ax) / 0.15) * torch.sigmoid((p["nose_y"] - 1.0 - Y) / 0.12)
+             * torch.sigmoid((Y - low) / 0.1))
+    texture = 1 + 0.2 * torch.sin(7.3 * X + 3.1 * Y) * torch.sin(2.9 * X - 6.7 * Y)
+    hair = (torch.maximum(p["beard"] * beard * (1 - lips), p["moustache"] * tache) * texture).clamp(0, 1)
+    albedo = _lerp(albedo, _hair_rgb(p), hair * ~is_eye)
+    # Glasses: a rounded-rectangle rim round each eye, a bridge over the nose and arms back to the ears.
+    lx, ly = ax - p["eye_x"], Y - p["eye_y"] - 0.15
+    rim = ((lx / p["lens_w"]) ** 4 + (ly / p["lens_h"]) ** 4) ** 0.25
+    frame = _band((rim - 1) * p["lens_h"], 0.12, 0.04)
+    bar_y = p["eye_y"] + 0.45
+    frame = frame + _band(Y - bar_y, 0.1, 0.04) * torch.sigmoid((p["eye_x"] - p["lens_w"] + 0.2 - ax) / 0.05)
+    along = ((lx - p["lens_w"]) / (sideburn - p["eye_x"] - p["lens_w"])).clamp(0, 1)
+    arm_y = bar_y + (p["ear_y"] + p["ear_h"] - 0.3 - bar_y) * along
+    arm = _band(Y - arm_y, 0.09, 0.04) * torch.sigmoid((lx - p["lens_w"]) / 0.05) * torch.sigmoid((R0 * 1.5 - ax) / 0.1)
+    frame_rgb = p["frame_lum"] * _rgb(p["skin_lum"], 1.15, 1.0, 0.85)
+    return _lerp(albedo, frame_rgb, p["glasses"] * (frame + arm).clamp(max=1) * ~is_eye)
+
+
+def _hair_volume(p, y):
+    """Hair thickness (cm) at height y: fuller on the crown."""
+    return p["hair_thick"] * (0.55 + 0.45 * torch.sigmoid((y - 4.0) / 2.0))
 
 
 def head_surface(p: dict[str, torch.Tensor], theta: torch.Tensor, y: torch.Tensor, smile: float,
@@ -327,6 +482,9 @@ def head_surface(p: dict[str, torch.Tensor], theta: torch.Tensor, y: torch.Tenso
         radius = skin = base
         albedo, gloss, power = _skin_rgb(p) * torch.ones_like(base), torch.full_like(base, 0.15), torch.full_like(base, 18.0)
     is_eye = radius > skin
+    wide = "hair_r" in p
+    if wide:
+        albedo = _facial_hair_and_glasses(p, theta, y, smile, albedo, is_eye)
 
     # Hair: a shell over the skull above a hairline that runs from the forehead round the ears to the nape.
     a = theta.abs()
@@ -338,15 +496,29 @@ def head_surface(p: dict[str, torch.Tensor], theta: torch.Tensor, y: torch.Tenso
         t = ((a - a0) / (a1 - a0)).clamp(0, 1)
         hairline = torch.where((a >= a0) & (a < a1), h0 + (h1 - h0) * (1 - torch.cos(math.pi * t)) / 2, hairline)
     hair_m = torch.sigmoid((y - hairline) / 0.25)
-    volume = p["hair_thick"] * (0.55 + 0.45 * torch.sigmoid((y - 4.0) / 2.0))
-    radius = torch.maximum(skin + volume * hair_m, radius)
+    if wide:                          # a bald crown: bare above an edge that rises from the front to the back
+        hair_m = hair_m * torch.sigmoid((p["bald"] + 3.0 * (1 - c) - y) / 0.5)
+    radius = torch.maximum(skin + _hair_volume(p, y) * hair_m, radius)
     is_hair = (hair_m > 0.1) & ~is_eye
+    if wide:
+        # Longer hair falls from the skull's widest line down to hair_len: straight at the sides, inwards at
+        # the back, its front edge slanting backwards as it falls; it hides the ears.
+        hang = (torch.sigmoid((y - p["hair_len"]) / 0.5) * (y < CRANIUM_Y)
+                * torch.sigmoid((a - p["hair_side"] - 0.02 * (CRANIUM_Y - y)) / 0.06))
+        at = torch.full_like(p["hair_thick"], CRANIUM_Y)
+        drape = _base_radius(p, s, c, at) + _hair_volume(p, at) - 0.3 * (-c).clamp(min=0) * (CRANIUM_Y - y)
+        drape = torch.maximum(drape, skin + 0.6 * p["hair_thick"])
+        is_hair = is_hair | (drape * hang > radius - 0.3)     # from the foot of the hair's edge on
+        radius = torch.maximum(radius, drape * hang)
     streaks = 1 + 0.18 * torch.sin(R0 * theta * 9 + 1.7 * y) * torch.sin(R0 * theta * 2.3 - 0.4 * y)
-    albedo = torch.where(is_hair, _hair_rgb(p) * streaks, albedo)
+    hair_rgb = _lerp(_skin_rgb(p), _hair_rgb(p), p["hair_cover"]) if wide else _hair_rgb(p)
+    albedo = torch.where(is_hair, hair_rgb * streaks, albedo)
     gloss = torch.where(is_hair, 0.12, gloss)
     power = torch.where(is_hair, 10.0, power)
     if ears:
         ear = _ears(p, theta, y, s, c)
+        if wide:
+            ear = ear - 4 * hang
         is_ear = ear > radius
         radius = _smax([radius, ear], k=0.12)
         albedo = torch.where(is_ear, _skin_rgb(p) * _rgb(p["skin_lum"], 1.02, 0.95, 0.95), albedo)

@@ -34,6 +34,10 @@ FORMAT, VERSION = "synthpie", 2   # bump whenever the rendered bytes change: it 
 SESSION = "01"
 RECORDINGS = {"neutral": "01", "smile": "02"}      # like Multi-PIE session 1
 DEFAULT_DIFFICULTY = 1.0
+# "standard": the shipped set (similar skin tones, one kind of hair); "wide": identities as varied as a
+# real face set (render.sample_wide_identity). Only a non-standard variety enters the cache key and
+# synthpie.json, so standard trees and caches stay byte-identical to those rendered before it existed.
+VARIETIES = ("standard", "wide")
 # Which flashes a set of n illuminations uses: the neutral one first, then a spread of the others.
 ILLUMINATION_ORDER = ("07", "04", "10", "00", "01", "13", "15", "06", "08", "02",
                       "12", "14", "16", "05", "09", "03", "11", "17", "18", "19")
@@ -52,6 +56,7 @@ class SynthConfig:
     neutral_illumination: str
     difficulty: float
     expressions: tuple[str, ...]
+    variety: str = "standard"
 
     def metadata(self) -> dict:
         subjects = [f"{i:03d}" for i in range(1, self.ids + 1)]
@@ -60,12 +65,20 @@ class SynthConfig:
                 "illuminations": list(self.illuminations), "neutral_illumination": self.neutral_illumination,
                 "difficulty": self.difficulty, "expressions": list(self.expressions),
                 "recordings": {RECORDINGS[e]: e for e in self.expressions},
-                "cameras": {cam.cam_id: cam.yaw for cam in CAMERAS}}
+                "cameras": {cam.cam_id: cam.yaw for cam in CAMERAS},
+                **({"variety": self.variety} if self.variety != "standard" else {})}
+
+    def key(self) -> str:
+        """Short hash of every field that changes the bytes (variety only when not standard)."""
+        fields = asdict(self)
+        if self.variety == "standard":
+            del fields["variety"]
+        return hashlib.sha256(json.dumps({**fields, "version": VERSION}, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def synth_config(preset: str = "quick", ids: int | None = None, size: int | None = None, illums: int | None = None,
                  seed: int = 0, difficulty: float = DEFAULT_DIFFICULTY, expressions=("neutral",),
-                 neutral_illumination: str = NEUTRAL_ILLUMINATION) -> SynthConfig:
+                 neutral_illumination: str = NEUTRAL_ILLUMINATION, variety: str = "standard") -> SynthConfig:
     """Resolve a preset plus overrides into a checked SynthConfig; bad values raise InputError naming the rule."""
     pre = get_preset(preset)
     total = pre.train_ids + pre.test_ids
@@ -84,10 +97,12 @@ def synth_config(preset: str = "quick", ids: int | None = None, size: int | None
     if neutral_illumination not in ILLUMINATION_IDS:
         raise InputError(f"neutral illumination must be one of {ILLUMINATION_IDS[0]}..{ILLUMINATION_IDS[-1]}, "
                          f"got {neutral_illumination!r}")
+    if variety not in VARIETIES:
+        raise InputError(f"SynthPIE variety must be one of {', '.join(VARIETIES)}, got {variety!r}")
     order = (neutral_illumination,) + tuple(i for i in ILLUMINATION_ORDER if i != neutral_illumination)
     train = ids if ids == 1 else min(max(round(ids * pre.train_ids / total), 1), ids - 1)
     return SynthConfig(int(seed), int(size), int(ids), train, tuple(sorted(order[:illums])), neutral_illumination,
-                       float(difficulty), tuple(sorted(expressions, key=list(RECORDINGS).index)))
+                       float(difficulty), tuple(sorted(expressions, key=list(RECORDINGS).index)), variety)
 
 
 def image_path(subject: int, recording: str, cam_id: str, illumination: str) -> str:
@@ -95,6 +110,15 @@ def image_path(subject: int, recording: str, cam_id: str, illumination: str) -> 
     code = cam_id.replace("_", "")
     return (f"session{SESSION}/multiview/{subject:03d}/{recording}/{cam_id}/"
             f"{subject:03d}_{SESSION}_{recording}_{code}_{illumination}.png")
+
+
+def _identity(cfg: SynthConfig, subject: int) -> np.ndarray:
+    """Subject's parameters: the standard draw from [seed, subject]; wide's extra draws from their own
+    stream [seed, subject, 2], so they never shift the standard numbers or another subject's."""
+    rng = np.random.default_rng([cfg.seed, subject])
+    if cfg.variety == "wide":
+        return render.sample_wide_identity(rng, np.random.default_rng([cfg.seed, subject, 2]), cfg.difficulty)
+    return render.sample_identity(rng, cfg.difficulty)
 
 
 def _nuisance(seed: int, subject: int) -> dict[str, np.ndarray]:
@@ -157,7 +181,7 @@ def render_synthpie(out: str | os.PathLike, preset: str = "quick", ids: int | No
                     illums: int | None = None, seed: int = 0, progress: bool = True,
                     difficulty: float = DEFAULT_DIFFICULTY, expressions=("neutral",),
                     neutral_illumination: str = NEUTRAL_ILLUMINATION, device: str | None = None,
-                    batch: int | None = None) -> dict:
+                    batch: int | None = None, variety: str = "standard") -> dict:
     """Render the SynthPIE tree into ``out`` (empty, new, or an older SynthPIE tree, which is replaced);
     return a small JSON-able summary.
 
@@ -167,7 +191,7 @@ def render_synthpie(out: str | os.PathLike, preset: str = "quick", ids: int | No
     Geometry is built once per identity and expression and re-projected for all 13 cameras;
     shading all illuminations reuses the same pixels. ``batch`` identities render together.
     """
-    cfg = synth_config(preset, ids, size, illums, seed, difficulty, expressions, neutral_illumination)
+    cfg = synth_config(preset, ids, size, illums, seed, difficulty, expressions, neutral_illumination, variety)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     batch = batch or (16 if device.type == "cuda" else max(1, (4 * 64 * 64) // (cfg.size * cfg.size)))
     final = Path(out)
@@ -180,8 +204,7 @@ def render_synthpie(out: str | os.PathLike, preset: str = "quick", ids: int | No
     with tqdm(total=total, desc="SynthPIE", unit="img", disable=not progress) as bar:
         for first in range(1, cfg.ids + 1, batch):
             subjects = list(range(first, min(first + batch, cfg.ids + 1)))
-            identity = torch.tensor(np.stack([render.sample_identity(np.random.default_rng([cfg.seed, s]), cfg.difficulty)
-                                              for s in subjects]), dtype=torch.float32, device=device)
+            identity = torch.tensor(np.stack([_identity(cfg, s) for s in subjects]), dtype=torch.float32, device=device)
             jitter = [_nuisance(cfg.seed, s) for s in subjects]
             for expression in cfg.expressions:
                 rec = RECORDINGS[expression]
@@ -214,7 +237,8 @@ def render_synthpie(out: str | os.PathLike, preset: str = "quick", ids: int | No
     _replace_tree(root, final)
     return {"root": str(final), "images": len(rows), "ids": cfg.ids, "train_ids": cfg.train,
             "test_ids": cfg.ids - cfg.train, "size": cfg.size, "illuminations": list(cfg.illuminations),
-            "expressions": list(cfg.expressions), "seconds": round(time.perf_counter() - start, 2)}
+            "expressions": list(cfg.expressions), "variety": cfg.variety,
+            "seconds": round(time.perf_counter() - start, 2)}
 
 
 def default_cache_dir() -> Path:
@@ -225,17 +249,17 @@ def ensure_synthpie(preset: str = "quick", seed: int = 0, cache_dir: str | os.Pa
                     ids: int | None = None, size: int | None = None, illums: int | None = None,
                     difficulty: float = DEFAULT_DIFFICULTY, expressions=("neutral",),
                     neutral_illumination: str = NEUTRAL_ILLUMINATION, progress: bool = True,
-                    device: str | None = None) -> Path:
+                    device: str | None = None, variety: str = "standard") -> Path:
     """The root of a complete SynthPIE tree for these parameters, rendering it only if the cache lacks it.
 
     The cache folder is keyed by every parameter that changes the bytes. A render goes to a temporary
     folder that is renamed into place after its completion marker is written, so a folder without the
     marker (an interrupted or damaged render) is never trusted: it is deleted and rendered again.
     """
-    cfg = synth_config(preset, ids, size, illums, seed, difficulty, expressions, neutral_illumination)
-    key = hashlib.sha256(json.dumps({**asdict(cfg), "version": VERSION}, sort_keys=True).encode()).hexdigest()[:10]
+    cfg = synth_config(preset, ids, size, illums, seed, difficulty, expressions, neutral_illumination, variety)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    root = cache / f"synthpie-{cfg.size}px-{cfg.ids}ids-{len(cfg.illuminations)}il-seed{cfg.seed}-{key}"
+    tag = f"-{cfg.variety}" if cfg.variety != "standard" else ""
+    root = cache / f"synthpie-{cfg.size}px-{cfg.ids}ids-{len(cfg.illuminations)}il-seed{cfg.seed}{tag}-{cfg.key()}"
     if (root / COMPLETE).is_file():
         return root
     if root.exists():
@@ -246,7 +270,7 @@ def ensure_synthpie(preset: str = "quick", seed: int = 0, cache_dir: str | os.Pa
     summary = render_synthpie(tmp, ids=cfg.ids, size=cfg.size, illums=len(cfg.illuminations), seed=cfg.seed,
                               difficulty=cfg.difficulty, expressions=cfg.expressions,
                               neutral_illumination=cfg.neutral_illumination, progress=progress, device=device,
-                              preset=preset)
+                              preset=preset, variety=cfg.variety)
     (tmp / COMPLETE).write_text(json.dumps(summary) + "\n")
     try:
         tmp.rename(root)

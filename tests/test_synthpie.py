@@ -1,14 +1,17 @@
-"""SynthPIE: path grammar, landmarks, visibility, determinism, cache, symmetry, argument checks."""
+"""SynthPIE: path grammar, landmarks, visibility, determinism, cache, symmetry, argument checks, variety."""
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import re
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from data_tools import synthpie
+from data_tools import render, synthpie
 from data_tools.protocol import CAMERAS, NEUTRAL_ILLUMINATION
 from data_tools.synthpie import (ensure_synthpie, image_path, preview_grid, read_landmarks, render_synthpie,
                                  synth_config)
@@ -178,6 +181,7 @@ def test_rerender_replaces_an_old_tree_and_refuses_foreign_folders(tmp_path):
     (dict(size=0), "size"), (dict(size=-64), "size"), (dict(ids=0), "ids"), (dict(illums=21), "illums"),
     (dict(illums=0), "illums"), (dict(difficulty=0), "difficulty"), (dict(expressions=("angry",)), "expressions"),
     (dict(neutral_illumination="20"), "neutral"), (dict(seed=-1), "seed"), (dict(ids=2.5), "ids"),
+    (dict(variety="narrow"), "variety must be one of standard, wide"),
 ])
 def test_bad_arguments(bad, word, tmp_path):
     with pytest.raises(ValueError, match=word):
@@ -196,3 +200,104 @@ def test_preview_grid(tree):
     assert grid.shape == (2 * 32, 13 * 32, 3) and grid.dtype == np.uint8
     plain = preview_grid(root, ids=2)
     assert (grid != plain).any() and (grid == plain).mean() > 0.9
+
+
+# ----------------------------------------------------------------------------- variety
+# Shipped weights and CI caches are keyed by the standard set: these were computed before `variety` existed.
+STANDARD_KEYS = {"quick": "a956caa606", "full": "9c7e8e0631"}
+# sha256 over (path, bytes) of the tree render_synthpie(ids=2, size=16, illums=2, neutral + smile) wrote before
+# `variety` existed; float kernels differ between torch builds and CPUs, so it is checked only where pinned.
+STANDARD_TREE_SHA256 = {("2.13.0+cpu", "AVX512"): "35b42392cd017c8d672a32f9fa65cc60d5d78faca342ce019c583995ef741bdf"}
+WIDE = dict(size=32, illums=1, progress=False, device="cpu", variety="wide")
+
+
+def tree_sha256(root):
+    digest = hashlib.sha256()
+    for rel, data in files(root).items():
+        digest.update(rel.encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def test_standard_variety_keeps_key_folder_and_metadata(tmp_path, monkeypatch):
+    for preset, key in STANDARD_KEYS.items():
+        assert synth_config(preset).key() == synth_config(preset, variety="standard").key() == key
+        assert synth_config(preset, variety="wide").key() != key
+        assert "variety" not in synth_config(preset).metadata()
+    assert synth_config("quick", variety="wide").metadata()["variety"] == "wide"
+
+    def fake(out, **kw):
+        out.mkdir(parents=True)
+        return {}
+    monkeypatch.setattr(synthpie, "render_synthpie", fake)
+    assert ensure_synthpie("quick", cache_dir=tmp_path).name == "synthpie-64px-80ids-3il-seed0-a956caa606"
+    wide = ensure_synthpie("quick", cache_dir=tmp_path, variety="wide")
+    assert wide.name.startswith("synthpie-64px-80ids-3il-seed0-wide-")
+
+
+def test_standard_identities_take_the_standard_path():
+    cfg = synth_config("quick", ids=3)
+    for subject in (1, 2, 3):
+        drawn = synthpie._identity(cfg, subject)
+        assert np.array_equal(drawn, render.sample_identity(np.random.default_rng([0, subject])))
+        assert set(render._params(torch.tensor(drawn[None]))) == set(render.PARAM_NAMES)   # no wide feature switched on
+
+
+def test_standard_bytes_unchanged(tmp_path):
+    pinned = STANDARD_TREE_SHA256.get((torch.__version__, torch.backends.cpu.get_cpu_capability()))
+    if pinned is None:
+        pytest.skip(f"standard bytes are pinned for {sorted(STANDARD_TREE_SHA256)} only")
+    render_synthpie(tmp_path, ids=2, size=16, illums=2, progress=False, device="cpu", expressions=("neutral", "smile"))
+    assert tree_sha256(tmp_path) == pinned
+
+
+def test_wide_is_deterministic_and_per_identity(tmp_path):
+    render_synthpie(tmp_path / "a", ids=2, **WIDE)
+    render_synthpie(tmp_path / "b", ids=2, **WIDE)
+    render_synthpie(tmp_path / "one", ids=1, **WIDE)
+    a, b, one = files(tmp_path / "a"), files(tmp_path / "b"), files(tmp_path / "one")
+    assert a == b
+    assert json.loads(a["synthpie.json"])["variety"] == "wide"
+    pngs = [rel for rel in one if rel.endswith(".png")]
+    assert len(pngs) == 13 and all(one[rel] == a[rel] for rel in pngs)      # subject 1 ignores how many are rendered
+    standard = render_synthpie(tmp_path / "standard", ids=1, **{**WIDE, "variety": "standard"})
+    assert standard["variety"] == "standard"
+    assert all(one[rel] != (tmp_path / "standard" / rel).read_bytes() for rel in pngs)
+
+
+def test_wide_identities_vary_much_more_in_colour(tmp_path):
+    spread = {}
+    for variety in ("standard", "wide"):
+        render_synthpie(tmp_path / variety, ids=8, **{**WIDE, "variety": variety})
+        faces = [gray(tmp_path / variety, s, "05_1")[13:22, 11:21].mean() for s in range(1, 9)]   # eyes to mouth
+        spread[variety] = np.std(faces)
+    assert spread["wide"] > 3 * spread["standard"]
+
+
+def test_wide_landmarks_and_albedo_only_extras(tmp_path):
+    render_synthpie(tmp_path, ids=3, **WIDE)
+    marks = read_landmarks(tmp_path)
+    for subject in (1, 2, 3):
+        xy, seen = marks[image_path(subject, "01", "05_1", NEUTRAL_ILLUMINATION)]
+        assert seen.all() and xy[0, 0] < xy[2, 0] < xy[1, 0] and xy[:2, 1].max() < xy[2, 1] < xy[3:, 1].min()
+        assert list(marks[image_path(subject, "01", "24_0", NEUTRAL_ILLUMINATION)][1][:3]) == [False, True, True]
+    # Beard, moustache and glasses are painted: switching them off changes pixels, not landmarks.
+    cfg = synth_config("quick", ids=12, variety="wide")
+    people = torch.tensor(np.stack([synthpie._identity(cfg, s) for s in range(1, 13)]), dtype=torch.float32)
+    bare = people.clone()
+    for name in ("beard", "moustache", "glasses"):
+        bare[:, len(render.PARAM_NAMES) + render.WIDE_NAMES.index(name)] = 0
+    assert not torch.equal(bare, people)
+    yaws = torch.tensor([[0.0, 45.0, 90.0]] * 12)
+    lights = [render.LIGHTS[NEUTRAL_ILLUMINATION]]
+    dressed, plain = render.render_heads(people, yaws, lights, 32), render.render_heads(bare, yaws, lights, 32)
+    assert torch.equal(dressed.landmarks, plain.landmarks) and torch.equal(dressed.visible, plain.visible)
+    assert not torch.equal(dressed.images, plain.images)
+
+
+def test_cli_variety(tmp_path):
+    from gancomp_lite.cli import main
+
+    assert main(["data", "synthpie", "--out", str(tmp_path), "--ids", "1", "--size", "16", "--illums", "1",
+                 "--variety", "wide"]) == 0
+    assert json.loads((tmp_path / "synthpie.json").read_text())["variety"] == "wide"
