@@ -82,7 +82,7 @@ def teachers_stage(out: Path, preset: str, seed: int) -> dict[str, Any]:
     figure.savefig(out / "teachers_preview.png", dpi=100)
     plt.close(figure)
     table = teachers_table(preset)
-    (out / "teachers_table.md").write_text(table + "\n")
+    atomic_write_bytes(out / "teachers_table.md", (table + "\n").encode())
     return {"preview": str(out / "teachers_preview.png"), "table": str(out / "teachers_table.md")}
 
 
@@ -99,7 +99,7 @@ def compress_stage(out: Path, preset: str, seed: int) -> dict[str, Any]:
     settings = CompressSettings(**DEMO_COMPRESSION, preset=preset, seed=seed)
     report = compress(settings, out / "compress-resnet9", progress=False)
     table = shipped_table(preset)
-    (out / "compressed_table.md").write_text(table + "\n")
+    atomic_write_bytes(out / "compressed_table.md", (table + "\n").encode())
     return {"live": {"dir": str(out / "compress-resnet9"), "config": report["table3"]["student"]["config"],
                      "macs_ratio": round(report["table3"]["macs_ratio"], 2),
                      "note": "a few steps per stage: a demonstration of the pipeline; see the shipped table for results"},

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import inspect
+import io
 import json
 import math
 import os
@@ -41,12 +42,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from gancomp_lite.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gancomp_lite.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint, save_checkpoint
 from gancomp_lite.errors import check_range
 from gancomp_lite.recipes.base import OptimConfig, Recipe
 from gancomp_lite.seeding import seed_everything
 
 CHECKPOINT_NAME = "last.pt"
+CSV_HEADER = ["step", "epoch", "name", "value"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -285,7 +287,7 @@ class Trainer:
         with open(self.out_dir / "metrics.csv", "a", newline="") as handle:
             writer = csv.writer(handle)
             if handle.tell() == 0:
-                writer.writerow(["step", "epoch", "name", "value"])
+                writer.writerow(CSV_HEADER)
             writer.writerows([self.step, epoch, k, repr(v)] for k, v in means.items())
         with open(self.out_dir / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps({"step": self.step, "epoch": epoch, **means}) + "\n")
@@ -293,16 +295,19 @@ class Trainer:
             self.on_log(self.step, means)
 
     def _trim_logs(self, step: int) -> None:
-        """Drop log rows after `step` (written after the checkpoint we resume from); they will be redone."""
+        """Drop log rows after `step` (written after the checkpoint we resume from; they will be redone) and
+        rows cut short by a kill; each log is rewritten atomically."""
         csv_path, jsonl_path = self.out_dir / "metrics.csv", self.out_dir / "metrics.jsonl"
         if csv_path.is_file():
-            rows = list(csv.reader(csv_path.open(newline="")))
-            kept = rows[:1] + [r for r in rows[1:] if int(r[0]) <= step]
-            with open(csv_path, "w", newline="") as handle:
-                csv.writer(handle).writerows(kept)
+            with open(csv_path, newline="") as handle:
+                rows = list(csv.reader(handle))
+            kept = [CSV_HEADER] + [r for r in rows[1:] if _csv_step(r) <= step] if rows[:1] == [CSV_HEADER] else []
+            text = io.StringIO()
+            csv.writer(text).writerows(kept)
+            atomic_write_bytes(csv_path, text.getvalue().encode())
         if jsonl_path.is_file():
-            lines = [l for l in jsonl_path.read_text().splitlines() if l and json.loads(l)["step"] <= step]
-            jsonl_path.write_text("".join(l + "\n" for l in lines))
+            lines = [l for l in jsonl_path.read_text().splitlines() if _jsonl_step(l) <= step]
+            atomic_write_bytes(jsonl_path, "".join(l + "\n" for l in lines).encode())
 
     # ----------------------------------------------------------------- checkpoints
     def save(self) -> Path:
@@ -380,6 +385,23 @@ class Trainer:
                 if buffer.is_floating_point():
                     dist.all_reduce(buffer)
                     buffer.div_(self.world)
+
+
+def _csv_step(row: list[str]) -> float:
+    """The step of a metrics.csv row; infinity for a row cut short by a kill."""
+    try:
+        float(row[3])
+        return int(row[0]) if len(row) == len(CSV_HEADER) else math.inf
+    except (IndexError, ValueError):
+        return math.inf
+
+
+def _jsonl_step(line: str) -> float:
+    """The step of a metrics.jsonl line; infinity for a line cut short by a kill."""
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return math.inf
 
 
 def _rank_local_buffers() -> dict[str, bool]:

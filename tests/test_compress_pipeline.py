@@ -1,8 +1,10 @@
 """`gancomp-lite compress` end to end on the shipped quick ResNet-9 teacher (a few steps), budgets
-refused before any training, settings checked on resume, and a finished run returned as it is."""
+refused before any training, settings (with the teacher's sha256 and the data) checked on resume, and a
+finished run returned as it is."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -77,3 +79,47 @@ def test_latency_budget_is_one_of_the_three_budgets():
     settings = P.CompressSettings("resnet9", latency_budget=3.0)
     bundle = P.load_bundle("resnet9", "quick")
     assert P.resolve_budget(settings, bundle) == P.budget_range(bundle)[1]
+
+
+class _Killed(Exception):
+    """Stands for a kill in the first training stage."""
+
+
+def _killed(*args, **kwargs):
+    raise _Killed
+
+
+def test_a_resume_with_a_retrained_teacher_or_other_data_is_refused_naming_it(tmp_path, monkeypatch, capsys):
+    from gancomp_lite import teachers
+    from gancomp_lite.checkpoint import load_checkpoint, save_checkpoint
+
+    weights, out, data = tmp_path / "weights", tmp_path / "c", {"root": tmp_path / "data"}
+    weights.mkdir()
+    for name in ("resnet9-quick", "lightcnn-quick", "judge-quick"):
+        for suffix in (".pt", ".json"):
+            shutil.copy(teachers.WEIGHTS_DIR / f"{name}{suffix}", weights)
+    monkeypatch.setattr(teachers, "quick_splits", lambda preset, seed=0: teachers.Splits(data["root"], [0] * 8, [], []))
+    monkeypatch.setattr(P, "train_supernet", _killed)
+    settings = P.CompressSettings("resnet9", ratio=5)
+    with pytest.raises(_Killed):                               # a first run, killed in its first stage
+        P.compress(settings, out, weights_dir=weights, progress=False, log=lambda message: None)
+    (out / "report.json").write_text('{"old": "report"}')     # or finished
+    args = ["compress", "--teacher", "resnet9", "--ratio", "5", "--out", str(out), "--weights", str(weights)]
+
+    original = (weights / "resnet9-quick.pt").read_bytes(), (weights / "resnet9-quick.json").read_bytes()
+    state, manifest = load_checkpoint(weights / "resnet9-quick.pt")
+    state["G"] = {k: v + 1 if v.is_floating_point() else v for k, v in state["G"].items()}
+    save_checkpoint(weights / "resnet9-quick.pt", state, {k: v for k, v in manifest.items() if k not in ("file", "sha256")})
+    capsys.readouterr()
+    assert main(args) == 2                                     # a retrained teacher
+    err = capsys.readouterr().err
+    assert f"fingerprint.teacher: {manifest['sha256']!r} there" in err and err.count("\n") == 1
+
+    (weights / "resnet9-quick.pt").write_bytes(original[0])
+    (weights / "resnet9-quick.json").write_bytes(original[1])
+    data["root"] = tmp_path / "other-data"
+    assert main(args) == 2                                     # other data
+    assert "fingerprint.data:" in capsys.readouterr().err
+
+    data["root"] = tmp_path / "data"                           # the same teacher and data: the old report
+    assert P.compress(settings, out, weights_dir=weights, log=lambda message: None) == {"old": "report"}

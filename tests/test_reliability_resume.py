@@ -116,6 +116,19 @@ def test_a_resume_with_another_recipe_setting_or_data_is_refused(tmp_path):
         Trainer(wider, PairDataset(), config(tmp_path)).fit()
 
 
+def test_a_log_line_cut_short_by_a_kill_is_dropped_on_resume(tmp_path):
+    out = tmp_path / "cut"
+    Trainer(make_recipe(), PairDataset(), config(out, stop_after=2)).fit()
+    with open(out / "metrics.jsonl", "a") as handle:
+        handle.write('{"step": 3, "epoch": 0, "loss_D": 0.2')
+    with open(out / "metrics.csv", "a") as handle:
+        handle.write("3,0,loss_")
+    assert Trainer(make_recipe(), PairDataset(), config(out)).fit().step == 6
+    Trainer(make_recipe(), PairDataset(), config(tmp_path / "straight")).fit()
+    for name in ("metrics.jsonl", "metrics.csv"):
+        assert (out / name).read_text() == (tmp_path / "straight" / name).read_text()
+
+
 @pytest.mark.parametrize("field", ["steps", "batch_size", "ckpt_every"])
 def test_zero_steps_or_batch_is_refused(tmp_path, field):
     from gancomp_lite.errors import InputError

@@ -350,6 +350,12 @@ def fit_logged(recipe: Recipe, train: Dataset, train_config: TrainConfig,
 
 
 # ----------------------------------------------------------------------------- the stage on shipped teachers
+def sources_fingerprint(teacher_manifest: Mapping[str, Any], root: Path, train: Dataset) -> dict[str, Any]:
+    """The teacher (its weights' sha256) and the data (root, training pairs) a run learns from: a resumed
+    run with other ones is refused."""
+    return {"teacher": teacher_manifest.get("sha256"), "data": str(Path(root).resolve()), "train_pairs": len(train)}
+
+
 def macs_and_params(arch: str, config: Mapping[str, int] | str | None, size: int, knobs: Mapping[str, Any]) -> dict[str, int]:
     from gancomp_lite.cost import CostModel
 
@@ -419,8 +425,7 @@ def run_stage(arch: str, config: str, *, mode: str = "feature", steps: int = 300
                                lr=spec.lr, betas=spec.betas, seed=seed, log_every=10, ckpt_every=min(ckpt_every, steps),
                                ckpt_minutes=ckpt_minutes, amp=False, progress=progress,   # full precision, as the teachers
                                fingerprint={"arch": arch, "config": config_str, "inherit_d": inherit_d,
-                                            "teacher": manifest.get("sha256"), "data": str(root.resolve()),
-                                            "train_pairs": len(train)})
+                                            **sources_fingerprint(manifest, root, train)})
     start = time.perf_counter()
     run = distill(arch, config_str, teacher, train, size=size, knobs=knobs, make_d=make_d,
                   teacher_d_state=teacher_d.state_dict(),

@@ -5,7 +5,8 @@
 Everything lands in the output folder; re-running the same command continues where a killed run
 stopped (the two training stages resume from their last checkpoint, finished stages are skipped):
 
-    settings.json           what shapes the result; a re-run with other settings is refused
+    settings.json           what shapes the result (the settings, the teacher's sha256, the data); a re-run
+                            with another one is refused, naming it
     supernet/               the supernet's Trainer run (last.pt, metrics.jsonl)
     search.json, search.png every candidate (config, MACs, params, metrics), the best, the Pareto front
     finetune/               the fine-tuning Trainer run
@@ -35,6 +36,7 @@ import torch
 from torch import nn
 
 from gancomp_lite.checkpoint import atomic_write_bytes, sha256_file
+from gancomp_lite.compress.distillation import sources_fingerprint
 from gancomp_lite.compress.export import export_all
 from gancomp_lite.compress.finetune import finetune, subnet_from_supernet
 from gancomp_lite.compress.report import build_report, markdown as report_markdown
@@ -158,18 +160,27 @@ def resolve_budget(settings: CompressSettings, bundle: TeacherBundle) -> int:
 
 
 # ----------------------------------------------------------------------------- the stages
-def _settings_check(out: Path, settings: CompressSettings) -> None:
+def _settings_check(out: Path, settings: CompressSettings, fingerprint: dict[str, Any]) -> None:
+    """Record the settings and the teacher and data `fingerprint` in `out`, or refuse when the ones there differ."""
     path = out / "settings.json"
-    wanted = asdict(settings)
+    record = {**asdict(settings), "fingerprint": fingerprint}
     if path.exists():
-        saved = json.loads(path.read_text())
+        saved, wanted = _flat(json.loads(path.read_text())), _flat(record)
         differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
         if differing:
             details = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now" for k in differing)
             raise CompressError(f"{out} holds a compression with other settings ({details}); "
                                 f"use another --out, or the same settings to resume it")
         return
-    _write_json(path, wanted)
+    _write_json(path, record)
+
+
+def _flat(record: Mapping[str, Any]) -> dict[str, Any]:
+    """`record` with the entries of its nested dicts as "outer.inner" keys."""
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        flat.update({f"{key}.{k}": v for k, v in value.items()} if isinstance(value, dict) else {key: value})
+    return flat
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -177,13 +188,14 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _train_config(settings: CompressSettings, bundle: TeacherBundle, out_dir: Path, steps: int,
-                  progress: bool) -> TrainConfig:
+                  progress: bool, fingerprint: dict[str, Any]) -> TrainConfig:
     from gancomp_lite.teachers import QUICK_TEACHERS
 
     spec = QUICK_TEACHERS[bundle.arch]
     return TrainConfig(out_dir=str(out_dir), steps=steps, batch_size=settings.batch_size or spec.batch_size,
                        lr=spec.lr, betas=spec.betas, seed=settings.seed, log_every=10,
-                       ckpt_every=max(1, min(100, steps // 4)), amp=False, progress=progress)
+                       ckpt_every=max(1, min(100, steps // 4)), amp=False, progress=progress,
+                       fingerprint=fingerprint)
 
 
 def _recipe_options(arch: str) -> dict[str, Any]:
@@ -219,13 +231,14 @@ def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None 
     out, settings = Path(out), settings.resolved()
     bundle = load_bundle(settings.teacher, settings.preset, weights_dir)
     budget = resolve_budget(settings, bundle)               # refuse before any training
+    splits = quick_splits(settings.preset, seed=0)
+    fingerprint = sources_fingerprint(bundle.manifest, splits.root, splits.train)
     out.mkdir(parents=True, exist_ok=True)
-    _settings_check(out, settings)
+    _settings_check(out, settings, fingerprint)
     if (out / "report.json").exists():                      # written last: the compression is complete
         log(f"{out} holds a finished compression with these settings; its report:")
         return json.loads((out / "report.json").read_text())
     started = time.perf_counter()
-    splits = quick_splits(settings.preset, seed=0)
     weights_dir = Path(weights_dir or WEIGHTS_DIR)
     identity = load_identity(settings.preset, weights_dir)
     options, arch, knobs = _recipe_options(bundle.arch), bundle.arch, bundle.student_knobs
@@ -237,7 +250,8 @@ def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None 
     supernet = train_supernet(
         arch, bundle.generator, splits.train, size=bundle.size, knobs=knobs, make_d=_make_d(bundle),
         teacher_d_state=bundle.discriminator.state_dict(),
-        train_config=_train_config(settings, bundle, out / "supernet", settings.steps("supernet"), progress),
+        train_config=_train_config(settings, bundle, out / "supernet", settings.steps("supernet"), progress,
+                                   fingerprint),
         identity_net=identity if needs_identity else None, rule=settings.sampling, options=options)
 
     device = next(supernet.supernet.parameters()).device      # the Trainer's (a GPU when there is one)
@@ -275,7 +289,8 @@ def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None 
     discriminator.load_state_dict(supernet.recipe.raw("D").state_dict())
     tuned = finetune(arch, student, bundle.generator, splits.train, discriminator=discriminator,
                      adapters=supernet.recipe.raw("A"),
-                     train_config=_train_config(settings, bundle, out / "finetune", settings.steps("finetune"), progress),
+                     train_config=_train_config(settings, bundle, out / "finetune", settings.steps("finetune"), progress,
+                                                fingerprint),
                      identity_net=identity if needs_identity else None, options=options)
 
     log("[4/5] export")
