@@ -208,10 +208,10 @@ def split_identities(records: RecordList, split: str) -> tuple[RecordList, Recor
     elif kind == "fraction":
         try:
             n = round(float(value) * len(ids))
-        except ValueError:
-            raise ValueError(f"split {split!r}: fraction must be a number") from None
+        except (ValueError, OverflowError):          # not a number; NaN; infinite
+            raise DataError(f"split {split!r}: fraction must be a finite number") from None
     else:
-        raise ValueError(f"unknown split {split!r}; use 'first:N' or 'fraction:F'")
+        raise DataError(f"unknown split {split!r}; use 'first:N' or 'fraction:F'")
     if not 0 < n < len(ids):
         raise DataError(f"split {split!r} leaves an empty side: {len(ids)} identities, {n} for training")
     return split_by_identity(records, ids[:n])

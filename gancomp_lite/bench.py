@@ -437,7 +437,9 @@ class BenchReport:
         """Table 4 of the paper: latency and memory of teacher and student, per backend."""
         where = (f"{self.device}, {self.threads} thread(s)" if self.device == "cpu" else self.device) + \
                 f", batch 1, {self.warmup} warm-up + {self.runs} timed runs"
-        lines = [f"Measured on {self.machine.get('cpu') or self.machine.get('platform')} ({where}; "
+        host = self.machine.get('cpu') or self.machine.get('platform')
+        card = self.machine.get("gpu")
+        lines = [f"Measured on {f'{card} (host {host})' if card else host} ({where}; "
                  f"load average {self.machine.get('load')}; torch {self.machine.get('torch')}). "
                  f"MACs: {self.models[0].convention} convention.", "",
                  "| model | config | MACs (G) | params (M) | file (MB) | peak act. (MB) | backend | mean (ms) "
@@ -541,7 +543,7 @@ def bench(arch: str, student: str | Path | None = None, config: str | None = Non
 # ------------------------------------------------------------------ `gancomp-lite bench`
 def register(subparsers: argparse._SubParsersAction) -> None:
     from gancomp_lite.cost import CONVENTIONS, MAX_SIZE, _parse_knob
-    from gancomp_lite.errors import int_in
+    from gancomp_lite.errors import device_name, int_in
     from gancomp_lite.models.registry import FAMILIES
 
     cmd = subparsers.add_parser("bench", help="latency, memory and file size of a teacher and its student (Table 4)")
@@ -559,7 +561,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cmd.add_argument("--threads", type=int_in(1, 1024), default=None, help="CPU threads (default: torch's)")
     cmd.add_argument("--warmup", type=int_in(0), default=100, help="untimed forwards first (paper: 100)")
     cmd.add_argument("--runs", type=int_in(1), default=100, help="timed forwards (paper: 100)")
-    cmd.add_argument("--device", default="cpu", help="cpu or cuda")
+    cmd.add_argument("--device", type=device_name, default="cpu", help="cpu or cuda (cuda:N)")
     cmd.add_argument("--convention", choices=CONVENTIONS, default="gancomp")
     cmd.add_argument("--roofline", action="store_true", help="also measure one large dense conv (the roof)")
     cmd.add_argument("--plot", type=Path, default=None, help="save the roofline figure here (implies --roofline)")

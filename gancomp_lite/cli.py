@@ -3,7 +3,8 @@
 Each stage module owns its sub-command through a ``register(subparsers)`` function, so the
 options live next to the code they drive. Errors take one path for every command: a bad argument
 or input (`gancomp_lite.errors.InputError` and the project's other input errors) prints one line
-naming the argument or file and the rule it breaks, and exits 2; ``--debug`` shows the traceback.
+naming the argument or file and the rule it breaks, and exits 2; a loss, output or score that is NaN
+or infinite stops the run with one line and exit 1; ``--debug`` shows the traceback.
 """
 from __future__ import annotations
 
@@ -60,14 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     if "--debug" in argv:          # accepted anywhere, also after the sub-command's options
         argv = ["--debug"] + [a for a in argv if a != "--debug"]
     args = build_parser().parse_args(argv)
+    from gancomp_lite.evaluate import NonFiniteError
     from gancomp_lite.train import NonFiniteLossError
 
+    non_finite = (NonFiniteLossError, NonFiniteError)      # a NaN or Inf loss, output or score: the run failed
     try:
         return int(args.func(args) or 0)
-    except input_errors() + (NonFiniteLossError,) as err:
+    except non_finite + input_errors() as err:
         if args.debug:
             raise
-        status = FAILED if isinstance(err, NonFiniteLossError) else BAD_INPUT
+        status = FAILED if isinstance(err, non_finite) else BAD_INPUT
         print(one_line(f"gancomp-lite {args.command}: error: {err}"), file=sys.stderr)
         return status
     except KeyboardInterrupt:

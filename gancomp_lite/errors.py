@@ -45,6 +45,21 @@ def int_in(low: int | None = None, high: int | None = None) -> Callable[[str], i
     return parse
 
 
+def device_name(text: str) -> str:
+    """An argparse `type`: "cpu", or a CUDA device this machine has ("cuda", "cuda:1"); else an error naming them."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        device = None
+    count = torch.cuda.device_count()
+    if device is None or device.type not in ("cpu", "cuda") or (device.type == "cuda" and (device.index or 0) >= count):
+        raise argparse.ArgumentTypeError(f"must be cpu, or cuda[:N] with N below this machine's CUDA device "
+                                         f"count ({count}), got {text!r}")
+    return text
+
+
 def printable(text: str) -> str:
     """`text` with undecodable file-name bytes (surrogate escapes) shown as ``\\udcxx``: printing never fails."""
     return str(text).encode("utf-8", "backslashreplace").decode("utf-8")

@@ -35,7 +35,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio, structural_si
 from tqdm.auto import tqdm
 
 from data_tools.protocol import NEUTRAL_ILLUMINATION
-from gancomp_lite.errors import int_in
+from gancomp_lite.errors import device_name, int_in
 from gancomp_lite.models.lightcnn import to_identity_input
 
 ID_FID_NOTE = "ID-FID = Frechet distance in the identity network's feature space, NOT Inception-FID"
@@ -478,8 +478,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cmd.add_argument("--split", default=None, help="identity split (see data_tools.dataset.load_splits)")
     cmd.add_argument("--size", type=int_in(8, 4096), default=None, help="image size (default: the images' own)")
     cmd.add_argument("--gallery-illumination", default=NEUTRAL_ILLUMINATION)
-    cmd.add_argument("--batch-size", type=int, default=32)
-    cmd.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    cmd.add_argument("--batch-size", type=int_in(1), default=32)
+    cmd.add_argument("--device", type=device_name, default="cuda" if torch.cuda.is_available() else "cpu")
     cmd.add_argument("--seed", type=int, default=0)
     cmd.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     cmd.set_defaults(func=_run)

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from gancomp_lite.checkpoint import CheckpointError, load_checkpoint, read_manifest, save_checkpoint
+from gancomp_lite.errors import InputError
 from gancomp_lite.losses import TPGANLossWeights
 from gancomp_lite.models import discriminator as discriminators
 from gancomp_lite.models.lightcnn import LightCNN, load_identity_network, save_identity_network, train_identity_network
@@ -353,7 +354,7 @@ def rescore_teacher(arch: str, preset: str = "quick", weights_dir: Path = WEIGHT
     path = Path(weights_dir) / TEACHER_FILE.format(arch=arch, preset=preset)
     state, manifest = load_checkpoint(path, expect={"arch": arch, "preset": preset})
     if QUICK_TEACHERS[arch].needs_identity and manifest.get("identity_sha256") != identity_sha256(preset, weights_dir):
-        raise ValueError(f"{arch}'s objective uses the identity network, which changed since it was trained: "
+        raise InputError(f"{arch}'s objective uses the identity network, which changed since it was trained: "
                          f"retrain it (`gancomp-lite teachers train --arch {arch}`) instead of rescoring")
     generator, _ = load_teacher(arch, preset, weights_dir)
     _, train, test = _data(preset, manifest["seed"])
@@ -500,8 +501,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     table.set_defaults(func=lambda args: print(teachers_table(args.preset)))
 
 
+def _arch_list(text: str, allowed: list[str]) -> list[str]:
+    """The names of a comma-separated ``--arch``; `InputError` naming the allowed ones unless each is one."""
+    names = text.split(",")
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        raise InputError(f"--arch must be a comma list of {allowed}, got {text!r} (unknown: {unknown})")
+    return names
+
+
 def _train(args: argparse.Namespace) -> int:
-    names = list(QUICK_TEACHERS) if args.arch == "all" else args.arch.split(",")
+    names = list(QUICK_TEACHERS) if args.arch == "all" else _arch_list(args.arch, sorted(ROLES) + sorted(QUICK_TEACHERS))
     for role, (_, file, _) in ROLES.items():
         missing = not (Path(args.out) / file.format(preset=args.preset)).exists()
         if role in names or (args.arch == "all" and missing):
@@ -514,7 +524,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _rescore(args: argparse.Namespace) -> int:
-    for arch in args.arch.split(","):
+    for arch in _arch_list(args.arch, sorted(QUICK_TEACHERS)):
         rescore_teacher(arch, args.preset)
         print(f"{arch}: rescored")
     return 0

@@ -88,6 +88,14 @@ def test_report_json_csv_and_markdown_shapes(quick_report):
     assert "1 thread(s)" in table[0] and "gancomp convention" in table[0]
 
 
+def test_markdown_names_the_gpu_it_was_measured_on(quick_report):
+    from dataclasses import replace
+
+    on_gpu = replace(quick_report, device="cuda", machine={**quick_report.machine, "gpu": "NVIDIA Test Card"})
+    header = on_gpu.to_markdown().splitlines()[0]
+    assert header.startswith("Measured on NVIDIA Test Card (host ") and "cuda, batch 1" in header
+
+
 def test_unavailable_backend_is_reported_not_raised(monkeypatch):
     def broken(model, *args, **kwargs):
         raise RuntimeError("no compiler here")

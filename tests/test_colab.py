@@ -14,10 +14,6 @@ from gancomp_lite import colab, presets
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-# Converted already; a notebook not listed here must start with the cell too once its author pastes it
-# (then it is checked like these), and until then the check reports it as skipped.
-CONVERTED = {"00_data.ipynb", "01_gan_objective.ipynb", "02_feature_distillation.ipynb",
-             "03_separable_conv_sensitivity.ipynb"}
 
 
 def _first_cell(path: Path) -> dict:
@@ -27,8 +23,6 @@ def _first_cell(path: Path) -> dict:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_notebook_starts_with_the_colab_cell(path):
     cell = _first_cell(path)
-    if path.name not in CONVERTED and "google.colab" not in "".join(cell["source"]):
-        pytest.skip(f"{path.name}: no Colab first cell yet (paste gancomp_lite.colab.first_cell_source())")
     assert cell["cell_type"] == "code", f"{path.name}: the first cell must be the Colab install cell"
     assert "".join(cell["source"]) == colab.first_cell_source(), \
         f"{path.name}: paste gancomp_lite.colab.first_cell_source() as the first cell"
@@ -64,8 +58,6 @@ def test_repo_url_is_defined_once_and_used_by_the_readme():
     section = readme.split("## Open in Colab", 1)[1].split("\n## ", 1)[0]
     repo_path = colab.REPO_URL.removeprefix("https://github.com/")
     for path in NOTEBOOKS:
-        if path.name not in CONVERTED and "google.colab" not in "".join(_first_cell(path)["source"]):
-            continue
         assert f"colab.research.google.com/github/{repo_path}/blob/main/notebooks/{path.name}" in section, path.name
 
 

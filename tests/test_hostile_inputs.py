@@ -117,6 +117,68 @@ def test_debug_shows_the_traceback():
         main(["macs", "--arch", "resnet9", "--config", "", "--debug"])
 
 
+@pytest.mark.parametrize("argv, words", [
+    (["teachers", "train", "--arch", "bogus"], ["--arch", "'bogus'", "tpgan", "judge"]),
+    (["teachers", "rescore", "--arch", "bogus"], ["--arch", "'bogus'", "tpgan"]),
+    (["teachers", "rescore", "--arch", "lightcnn"], ["--arch", "'lightcnn'", "tpgan"]),
+    (["bench", "--teacher", "resnet9", "--size", "32", "--runs", "1", "--warmup", "0", "--device", "bogus"],
+     ["--device", "'bogus'", "cpu"]),
+    (["bench", "--teacher", "resnet9", "--size", "32", "--runs", "1", "--warmup", "0", "--device", "cuda:99"],
+     ["--device", "'cuda:99'", "CUDA device count"]),
+    (["eval", "--data", ".", "--identity", "x.pt", "--device", "bogus"], ["--device", "'bogus'"]),
+    (["eval", "--data", ".", "--identity", "x.pt", "--batch-size", "0"], ["--batch-size", "at least 1"]),
+])
+def test_unknown_names_and_impossible_counts_are_one_line(argv, words):
+    """Issue 11: an --arch, --device or --batch-size outside its rule names it and the rule, never a traceback."""
+    assert_one_line_error(*run_cli(argv)[::2], *words)
+
+
+@pytest.mark.parametrize("split, words", [
+    ("bogus", ["split 'bogus'", "'first:N' or 'fraction:F'"]),
+    ("fraction:inf", ["split 'fraction:inf'", "finite number"]),
+])
+def test_eval_refuses_an_unknown_split_on_one_line(multipie_tree, split, words):
+    argv = ["eval", "--data", str(multipie_tree), "--identity", "x.pt", "--split", split]
+    assert_one_line_error(*run_cli(argv)[::2], *words)
+
+
+def test_a_non_finite_search_score_stops_compress_on_one_line(tmp_path, monkeypatch):
+    """Issue 11: a candidate scored NaN is an error (exit 1, as a NaN loss), never a score."""
+    from gancomp_lite.compress import pipeline
+    from gancomp_lite.compress.search import search
+    from gancomp_lite.space import ChannelSpace
+
+    space = ChannelSpace.uniform("toy", {"a": 8, "b": 8}, step=4)
+
+    def diverged(settings, out, weights_dir=None):        # the search stage of a supernet that diverged
+        return search(space, lambda config: {"l1": float("nan"), "ssim": 0.0}, lambda config: sum(config.values()),
+                      16, metric="l1", strategy="exhaustive")
+
+    monkeypatch.setattr(pipeline, "compress", diverged)
+    status, out, err = run_cli(["compress", "--teacher", "resnet9", "--ratio", "2", "--out", str(tmp_path / "run")])
+    assert status == 1 and out == "", err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "gancomp-lite compress: error: candidate" in err and "'l1': nan" in err and "never a score" in err
+
+
+def test_a_generator_with_non_finite_outputs_is_not_scored():
+    import torch
+
+    from gancomp_lite.compress.search import CandidateScorer
+    from gancomp_lite.evaluate import NonFiniteError
+    from gancomp_lite.models.registry import build, channel_space
+
+    supernet = build("resnet9", None, 32, ngf=8, step=4)
+    for parameter in supernet.parameters():
+        parameter.data.fill_(float("nan"))
+    faces = [{"profile": torch.zeros(3, 32, 32), "frontal": torch.zeros(3, 32, 32), "yaw": torch.tensor(45),
+              "identity": torch.tensor(0)}] * 2
+    space = channel_space("resnet9", 32, ngf=8, step=4)
+    scorer = CandidateScorer(supernet, space, faces, identity_net=None, batch_size=2)
+    with pytest.raises(NonFiniteError, match=f"{space.encode(space.smallest())} produced non-finite outputs"):
+        scorer(space.smallest())
+
+
 # ----------------------------------------------------------------------------- data check crashes (defect 4)
 def _csv(root: Path, rows: list[list[str]] | bytes, header=("profile", "frontal", "identity", "yaw")) -> Path:
     root.mkdir(parents=True, exist_ok=True)

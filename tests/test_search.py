@@ -139,3 +139,17 @@ def test_candidate_scorer_scores_subnetworks_and_restores_full_width():
     found = S.search(space, scorer, lambda c: cost.macs(c), cost.macs(None) / 2, metric="l1",
                      strategy="random", candidates=3, params=cost.params)
     assert found.as_dict()["best"]["params"] > 0 and found.seconds > 0
+
+
+def test_candidate_scorer_caches_its_batches_on_the_supernets_device():
+    """A supernet the Trainer left on a GPU is scored there: the device follows the model unless one is given
+    (checked without a GPU on the meta device, which moves tensors without computing anything)."""
+    space = channel_space("resnet9", 32, ngf=8, step=4)
+    data = _Faces()
+    on_meta = build("resnet9", None, 32, ngf=8, step=4).to("meta")
+    scorer = S.CandidateScorer(on_meta, space, data, identity_net=None, batch_size=3)
+    assert scorer.device == torch.device("meta")
+    assert all(v.device.type == "meta" for b in scorer.batches for v in b.values() if torch.is_tensor(v))
+    on_cpu = build("resnet9", None, 32, ngf=8, step=4)
+    assert S.CandidateScorer(on_cpu, space, data, identity_net=None).device == torch.device("cpu")
+    assert S.CandidateScorer(on_cpu, space, data, identity_net=None, device="meta").device == torch.device("meta")

@@ -16,6 +16,7 @@ Same seed, same candidates, same result.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import time
@@ -28,7 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from gancomp_lite.compress.supernet import recalibrate_bn, uses_batchnorm
-from gancomp_lite.evaluate import _pixel_scores, frechet_distance, frontalize_batch, rank1_by_yaw
+from gancomp_lite.evaluate import NonFiniteError, _pixel_scores, frechet_distance, frontalize_batch, rank1_by_yaw
 from gancomp_lite.models.lightcnn import to_identity_input
 from gancomp_lite.nn.elastic import set_active
 from gancomp_lite.space import ChannelSpace
@@ -58,14 +59,15 @@ class CandidateScorer:
     """Scores sub-networks of a supernet on a fixed validation set; everything reusable is cached.
 
     `dataset` items are FaceDataset samples; `gallery` the frontal gallery of the same identities
-    (rank-1 and ID-FID need `identity_net`).
+    (rank-1 and ID-FID need `identity_net`). The cached batches live on `device`: by default the
+    supernet's own (where the Trainer left it, a GPU when there is one); `identity_net` is moved there.
     """
 
     def __init__(self, supernet: nn.Module, space: ChannelSpace, dataset: Dataset, *, identity_net: nn.Module | None,
                  gallery: Dataset | None = None, batch_size: int = 64, calibration_batches: int = 2,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str | None = None):
         self.supernet, self.space = supernet.eval(), space
-        self.device = torch.device(device)
+        self.device = _module_device(supernet) if device is None else torch.device(device)
         self.batches = [_on(b, self.device) for b in DataLoader(dataset, batch_size=batch_size, shuffle=False)]
         self.calibration = self.batches[:calibration_batches]
         self.needs_bn = uses_batchnorm(supernet)
@@ -104,7 +106,7 @@ class CandidateScorer:
         for batch in self.batches:
             fake = frontalize_batch(model, batch)
             if not torch.isfinite(fake).all():
-                raise FloatingPointError(f"{name} produced non-finite outputs")
+                raise NonFiniteError(f"{name} produced non-finite outputs: an error, never a score")
             scores = _pixel_scores(fake, batch["frontal"])
             l1.append(scores["l1"])
             ssim.append(scores["ssim"])
@@ -118,6 +120,13 @@ class CandidateScorer:
                                            self.gallery_features, self.gallery_ids)["mean"]
             result["id_fid"] = frechet_distance(self.real_features, fake_features)
         return result
+
+
+def _module_device(module: nn.Module) -> torch.device:
+    """The device of `module`'s first parameter (or buffer); the CPU when it has neither."""
+    for tensor in itertools.chain(module.parameters(), module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
 
 
 def _on(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
@@ -196,7 +205,11 @@ class _Budgeted:
     def __call__(self, config: Mapping[str, int]) -> Candidate:
         key = self.space.encode(config)
         if key not in self.seen:
-            cand = Candidate(key, float(self.cost(config)), int(self.params(config)), self.score(config))
+            metrics = self.score(config)
+            bad = {name: value for name, value in metrics.items() if not math.isfinite(value)}
+            if bad:
+                raise NonFiniteError(f"candidate {key} scored {bad}: non-finite scores are an error, never a score")
+            cand = Candidate(key, float(self.cost(config)), int(self.params(config)), metrics)
             self.seen[key] = cand
             self.result.candidates.append(cand)
             if self.progress is not None:
