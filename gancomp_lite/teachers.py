@@ -142,7 +142,7 @@ QUICK_TEACHERS: dict[str, TeacherSpec] = {
     "crgan": TeacherSpec("crgan", {"base": 16, "step": 4}, ("crgan", {"base": 8}), _crgan, steps=1500,
                          betas=(0.0, 0.9)),
     "pim": TeacherSpec("pim", {"base": 8, "step": 4}, ("tpgan", {"ndf": 8}), _pim, steps=3000,
-                       needs_identity=True, face_template=True),
+                       needs_identity=True),
 }
 
 

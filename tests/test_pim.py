@@ -42,18 +42,23 @@ def test_local_pathway_reads_the_boxes_it_is_given():
         assert not torch.allclose(g.forward_all(x, moved)["patch_mouth"], g.forward_all(x)["patch_mouth"])
 
 
-def test_frontalize_crops_the_parts_at_the_batch_landmarks_as_in_training():
-    """Evaluation must feed the local pathway as the recipe trains it: patches around the profile's landmarks."""
+def test_frontalize_with_a_template_crops_the_parts_at_the_batch_landmarks_as_in_training():
+    """Evaluation must feed the local pathway as the recipe trains it: with a template, patches around the
+    profile's landmarks; without one, the official boxes whatever the batch holds (the shipped PIM)."""
     torch.manual_seed(0)
-    g = pim.build(None, 64, base=8).eval()
+    template = (20.0, 26.0, 44.0, 26.0, 32.0, 36.0, 23.0, 47.0, 41.0, 47.0)
+    g = pim.build(None, 64, base=8, template=template).eval()
+    official = pim.build(None, 64, base=8).eval()
     x = torch.rand(2, 3, 64, 64) * 2 - 1
-    landmarks = torch.tensor([[[20.0, 26.0], [40.0, 27.0], [30.0, 36.0], [22.0, 46.0], [38.0, 46.0]]] * 2)
+    landmarks = torch.tensor([[[18.0, 22.0], [40.0, 24.0], [30.0, 36.0], [22.0, 46.0], [38.0, 46.0]]] * 2)
     landmarks[1] = float("nan")                           # unknown points: template boxes for that sample
+    batch = {"profile": x, "landmarks": landmarks}
     with torch.no_grad():
-        got = g.frontalize({"profile": x, "landmarks": landmarks})
+        got = g.frontalize(batch)
         expected = g(x, landmark_boxes(landmarks, 64, g.template))
         plain = g(x)
         assert torch.equal(g.frontalize({"profile": x}), plain)
+        assert official.profile_boxes(batch) is None and torch.equal(official.frontalize(batch), official(x))
     assert torch.equal(got, expected)
     assert not torch.allclose(got[0], plain[0]) and torch.allclose(got[1], plain[1])
 

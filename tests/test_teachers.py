@@ -100,6 +100,7 @@ def test_shipped_teacher_loads_and_frontalizes(arch):
     assert out.shape == (1, 3, size, size) and out.abs().max() <= 1
     assert manifest["steps"] == QUICK_TEACHERS[arch].steps
     assert manifest.get("recipe_options", {}) == json.loads(json.dumps(options_manifest(QUICK_TEACHERS[arch].options)))
+    assert ("template" in manifest["knobs"]) == QUICK_TEACHERS[arch].face_template
     assert set(manifest["metrics"]["rank1"]) >= {"15", "30", "45", "60", "75", "90", "mean"}
 
 

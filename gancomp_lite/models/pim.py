@@ -14,10 +14,11 @@ Our choices:
 - the FFN's global pathway is a lighter TP-GAN encoder-decoder (3x3 kernels, one resblock per
   stage, no noise branch, no select resblocks, 3-channel input without the mirror);
 - the local pathway is TP-GAN's part rotator (`gancomp_lite.models.tpgan.PartRotator`) at lighter
-  widths, every part seeing its own 3-channel patch cut around the profile's landmarks (as TP-GAN
-  is trained and tested, `frontalize`); the part outputs are merged on the canvas at the template
-  positions (`combine_parts`; knob `template`: a data set's mean frontal landmarks) and fused at
-  full resolution;
+  widths, every part seeing its own 3-channel patch; the part outputs are merged on the canvas at
+  the template positions (`combine_parts`) and fused at full resolution. Knob `template` (a data
+  set's mean frontal landmarks) moves those positions and cuts the patches around the profile's
+  landmarks (as TP-GAN is trained and tested, `frontalize`); without it the patches are cut at
+  TP-GAN's official boxes (the shipped quick PIM);
 - the domain term is a small classifier (`DomainClassifier`) on the FFN's identity feature that
   tells frontal inputs from profile inputs, trained through gradient reversal (recipe
   `gancomp_lite.recipes.pim`), so the encoder's features become pose invariant;
@@ -208,9 +209,13 @@ class PIM(nn.Module):
         return self.forward_all(x, boxes)["image"]
 
     def profile_boxes(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
-        """Part boxes around the profiles' landmarks (batch "landmarks"; template boxes where unknown)."""
+        """With a `template`: part boxes around the profiles' landmarks (batch "landmarks"; template boxes
+        where unknown), as TP-GAN. Without one: None, the parts at TP-GAN's official boxes, as the shipped
+        quick PIM was trained (docs/teachers.md: landmark crops did not make a better quick teacher)."""
         landmarks = batch.get("landmarks")
-        return None if landmarks is None else landmark_boxes(landmarks, self.size, self.template)
+        if self.template is None or landmarks is None:
+            return None
+        return landmark_boxes(landmarks, self.size, self.template)
 
     def frontalize(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Frontalize a data batch as PIM is trained: parts cut around the profile's landmarks.

@@ -19,8 +19,10 @@ adversarial learning, a cross-domain adversarial term. Our choices: the weights 
 paper weights for the TP-GAN terms, `gancomp_lite.losses.TPGANLossWeights`; ce 0.1 and domain
 0.1 ours), the DLN's identity-preserving term on its fc feature only (one DLN call per loss, so
 DistributedDataParallel stays valid), plain cross-entropy for the DLN, no "learning to learn".
-The local pathway reads parts around the profile's landmarks (batch "landmarks", as TP-GAN's
-recipe); its targets are the batch's "patch_boxes" on the frontal.
+The local pathway reads its parts where the generator's `profile_boxes` puts them: around the
+profile's landmarks (batch "landmarks", as TP-GAN's recipe) when the generator has a template, at
+TP-GAN's official boxes otherwise (the shipped quick PIM); its targets are the batch's "patch_boxes"
+on the frontal.
 """
 from __future__ import annotations
 
