@@ -39,7 +39,7 @@ from gancomp_lite.checkpoint import atomic_write_bytes, sha256_file
 from gancomp_lite.compress.distillation import sources_fingerprint
 from gancomp_lite.compress.export import export_all
 from gancomp_lite.compress.finetune import finetune, subnet_from_supernet
-from gancomp_lite.compress.report import build_report, markdown as report_markdown
+from gancomp_lite.compress.report import build_report, markdown as report_markdown, plot_search, save_figure
 from gancomp_lite.compress.search import METRICS, STRATEGIES, CandidateScorer, SearchError, search, validation_subset
 from gancomp_lite.compress.supernet import SAMPLING_RULES, student_design, train_supernet
 from gancomp_lite.cost import CostModel
@@ -278,7 +278,7 @@ def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None 
         found["cost_unit"] = unit
         found["teacher_on_validation"] = scorer.score_model(bundle.generator.to(device), "the teacher")
         _write_json(search_path, found)
-        _plot_search(found, out / "search.png")
+        save_figure(plot_search(found), out / "search.png", dpi=110)
     best = space.decode(found["best"]["config"])
 
     log(f"[3/5] fine-tune {found['best']['config']}: {settings.steps('finetune')} steps")
@@ -326,16 +326,6 @@ def _batch(dataset, seed: int, index: int, size: int = 32) -> dict[str, torch.Te
     items = [dataset[i] for i in picks]
     return {k: torch.stack([it[k] for it in items]) if isinstance(items[0][k], torch.Tensor) else [it[k] for it in items]
             for k in items[0]}
-
-
-def _plot_search(found: Mapping[str, Any], path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    from gancomp_lite.viz.compress import plot_search
-
-    fig = plot_search(found)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
 
 
 def _command() -> str:

@@ -1,24 +1,34 @@
-"""The compression report: the paper's Table 3 (cost), Table 1 (rank-1 per |yaw|) and Figure 3 (faces).
+"""The compression report: the paper's Table 3 (cost), Table 1 (rank-1 per |yaw|), Figure 3 (faces)
+and the search's cost-quality figure.
 
 Teacher and student are scored on the same test probes by the judge identity network (no training
 objective uses it, not even the search, which reads the loss network on the validation identities),
 so the student's rank-1 change is a paired difference with a bootstrap interval over identities.
+The figures the compression writes are drawn here, not in `gancomp_lite.viz`, so data flows one
+way: viz reuses them for the notebooks, compress never imports viz.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from data_tools.protocol import NEUTRAL_ILLUMINATION
 from gancomp_lite.checkpoint import read_manifest
+from gancomp_lite.compress.search import METRICS
 from gancomp_lite.evaluate import compare, evaluate, frontalize_batch
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CONVENTION = "gancomp"
 FIGURE_YAWS = (90, 75, 60, 45, 30, 15)
+METRIC_LABELS = {"l1": "L1 to the ground truth (lower is better)", "ssim": "SSIM (higher is better)",
+                 "rank1": "rank-1 mean on validation identities (higher is better)",
+                 "id_fid": "ID-FID (lower is better)"}
 
 
 def scoring_network(preset: str, weights_dir: Path | None = None) -> tuple[nn.Module, dict[str, str]]:
@@ -52,7 +62,8 @@ def build_report(settings, bundle, student: nn.Module, config: Mapping[str, int]
     student_result = evaluate(splits.test, judge, student.eval(), per_probe=True, progress=progress)
     paired = compare(teacher_result, student_result)
     faces = out / "faces.png"
-    _plot_faces(splits.test, {"teacher": bundle.generator, "compressed": student}, faces)
+    rows = face_rows(splits.test, {"teacher": bundle.generator, "compressed": student})
+    save_figure(faces_figure(rows), faces, dpi=100)
     return {
         "arch": bundle.arch, "preset": settings.preset, "budget": budget, "table3": table3,
         "raw": {"rank1": teacher_result["rank1_raw"], "rank1_ci": teacher_result.get("rank1_raw_ci")},
@@ -91,15 +102,79 @@ def face_rows(dataset, generators: Mapping[str, nn.Module], identities: int = 3)
     return rows
 
 
-def _plot_faces(dataset, generators: Mapping[str, nn.Module], path: Path) -> None:
+def faces_figure(rows: Mapping[str, torch.Tensor], yaws: Sequence[int] = FIGURE_YAWS) -> Figure:
+    """Figure 3: one row per named image stack of `face_rows` ((N, 3, S, S) in [-1, 1]), one column per yaw."""
     import matplotlib.pyplot as plt
 
-    from gancomp_lite.viz import plot_image_rows
+    fig, axes = plt.subplots(len(rows), len(yaws), figsize=(1.2 * len(yaws) + 0.8, 1.2 * len(rows)), squeeze=False)
+    for ax_row, (name, images) in zip(axes, rows.items()):
+        for ax, image in zip(ax_row, images):
+            ax.imshow(((image.detach().float().cpu().permute(1, 2, 0) + 1) / 2).clamp(0, 1).numpy())
+            ax.set_xticks([])
+            ax.set_yticks([])
+        ax_row[0].set_ylabel(name, fontsize=8)
+    for ax, yaw in zip(axes[0], yaws):
+        ax.set_title(f"{yaw}°", fontsize=8)
+    fig.tight_layout()
+    return fig
 
-    fig = plot_image_rows(face_rows(dataset, generators), n=len(FIGURE_YAWS),
-                          titles=[f"{y}°" for y in FIGURE_YAWS])
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+
+def save_figure(fig: Figure, path: Path, dpi: int) -> None:
+    """Write `fig` to `path` and release it (pyplot keeps every open figure)."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- the search figure
+def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool) -> list[int]:
+    """Indices of the points no other point beats in both cost (lower) and score, by increasing cost."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1] if higher_is_better else points[i][1]))
+    front, best = [], None
+    for i in order:
+        score = points[i][1]
+        if best is None or (score > best if higher_is_better else score < best):
+            front.append(i)
+            best = score
+    return front
+
+
+def best_under(candidates: Sequence[Mapping[str, Any]], metric: str, budget: float) -> Mapping[str, Any] | None:
+    """The candidate of best `metric` whose cost is at most `budget` (None when none fits)."""
+    fitting = [c for c in candidates if c["cost"] <= budget]
+    if not fitting:
+        return None
+    return (max if METRICS[metric] else min)(fitting, key=lambda c: c[metric])
+
+
+def plot_search(found: Mapping[str, Any], budget: float | None = None, ax=None) -> Figure:
+    """Every scored candidate (MACs against the search metric), the Pareto front and the best one.
+
+    `found` is a search result dict (`SearchResult.as_dict()` or a saved search.json).
+    """
+    import matplotlib.pyplot as plt
+
+    metric, cands = found["metric"], found["candidates"]
+    if not cands:
+        raise ValueError("plot_search needs at least one candidate")
+    fig, ax = (plt.subplots(figsize=(6, 4)) if ax is None else (ax.figure, ax))
+    xs = [c["cost"] / 1e6 for c in cands]
+    ys = [c[metric] for c in cands]
+    ax.scatter(xs, ys, s=14, alpha=0.5, label=f"{len(cands)} candidates ({found['strategy']})")
+    front = pareto_front(list(zip(xs, ys)), METRICS[metric])
+    ax.plot([xs[i] for i in front], [ys[i] for i in front], "-o", color="C1", ms=4, label="Pareto front")
+    limit = found["budget"] if budget is None else budget
+    ax.axvline(limit / 1e6, color="grey", ls="--", lw=1, label=f"budget {limit / 1e6:.1f} M")
+    best = best_under(cands, metric, limit)
+    if best is not None:
+        ax.scatter([best["cost"] / 1e6], [best[metric]], s=80, marker="*", color="C3", zorder=3,
+                   label=f"best: {best['config']}")
+    ax.set_xlabel("MACs per image (M, gancomp convention)")
+    ax.set_ylabel(METRIC_LABELS[metric])
+    ax.set_title("Search: sub-networks scored straight from the supernet")
+    ax.legend(fontsize=7)
+    return fig
 
 
 # ----------------------------------------------------------------------------- markdown

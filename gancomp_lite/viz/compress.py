@@ -9,59 +9,10 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
+# The search and faces figures are the compression report's (compress never imports viz); shown here too.
+from gancomp_lite.compress.report import METRIC_LABELS, best_under, faces_figure, pareto_front, plot_search
 from gancomp_lite.compress.search import METRICS
 from gancomp_lite.viz.data import to_image
-
-METRIC_LABELS = {"l1": "L1 to the ground truth (lower is better)", "ssim": "SSIM (higher is better)",
-                 "rank1": "rank-1 mean on validation identities (higher is better)",
-                 "id_fid": "ID-FID (lower is better)"}
-
-
-def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool) -> list[int]:
-    """Indices of the points no other point beats in both cost (lower) and score, by increasing cost."""
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1] if higher_is_better else points[i][1]))
-    front, best = [], None
-    for i in order:
-        score = points[i][1]
-        if best is None or (score > best if higher_is_better else score < best):
-            front.append(i)
-            best = score
-    return front
-
-
-def best_under(candidates: Sequence[Mapping[str, Any]], metric: str, budget: float) -> Mapping[str, Any] | None:
-    """The candidate of best `metric` whose cost is at most `budget` (None when none fits)."""
-    fitting = [c for c in candidates if c["cost"] <= budget]
-    if not fitting:
-        return None
-    return (max if METRICS[metric] else min)(fitting, key=lambda c: c[metric])
-
-
-def plot_search(found: Mapping[str, Any], budget: float | None = None, ax=None) -> Figure:
-    """Every scored candidate (MACs against the search metric), the Pareto front and the best one.
-
-    `found` is a search result dict (`SearchResult.as_dict()` or a saved search.json).
-    """
-    metric, cands = found["metric"], found["candidates"]
-    if not cands:
-        raise ValueError("plot_search needs at least one candidate")
-    fig, ax = (plt.subplots(figsize=(6, 4)) if ax is None else (ax.figure, ax))
-    xs = [c["cost"] / 1e6 for c in cands]
-    ys = [c[metric] for c in cands]
-    ax.scatter(xs, ys, s=14, alpha=0.5, label=f"{len(cands)} candidates ({found['strategy']})")
-    front = pareto_front(list(zip(xs, ys)), METRICS[metric])
-    ax.plot([xs[i] for i in front], [ys[i] for i in front], "-o", color="C1", ms=4, label="Pareto front")
-    limit = found["budget"] if budget is None else budget
-    ax.axvline(limit / 1e6, color="grey", ls="--", lw=1, label=f"budget {limit / 1e6:.1f} M")
-    best = best_under(cands, metric, limit)
-    if best is not None:
-        ax.scatter([best["cost"] / 1e6], [best[metric]], s=80, marker="*", color="C3", zorder=3,
-                   label=f"best: {best['config']}")
-    ax.set_xlabel("MACs per image (M, gancomp convention)")
-    ax.set_ylabel(METRIC_LABELS[metric])
-    ax.set_title("Search: sub-networks scored straight from the supernet")
-    ax.legend(fontsize=7)
-    return fig
 
 
 def plot_faces_row(images: Mapping[str, torch.Tensor], title: str = "") -> Figure:
@@ -529,14 +480,12 @@ def family_view(name: str, report: Mapping[str, Any], rows: Mapping[str, torch.T
                 yaws: Sequence[int] = (90, 75, 60, 45, 30, 15)) -> tuple[str, list[Figure]]:
     """What `family_widget` shows for one report: its Table 1 rows and reading (markdown), the rank-1 plot
     and, with `rows` (`compress.report.face_rows`), its faces per |yaw|."""
-    from gancomp_lite.viz import plot_image_rows
-
     text = (f"**{name}**: `{report['table3']['student']['config']}`, {report['table3']['macs_ratio']:.1f}x fewer MACs, "
             f"{report['table3']['params_ratio']:.1f}x fewer parameters\n\n" + table1_markdown({name: report}) +
             "\n\n" + table1_reading({name: report}))
     figures = [plot_rank1_per_yaw({name: report}, title=f"{name}: rank-1 per |yaw|, teacher vs compressed")]
     if rows:
-        fig = plot_image_rows(rows, n=len(yaws), titles=[f"{y}°" for y in yaws])
+        fig = faces_figure(rows, yaws)
         fig.suptitle(f"{name}: faces per |yaw| (profile, ground truth, teacher, compressed)", fontsize=9)
         fig.tight_layout()
         figures.append(fig)
