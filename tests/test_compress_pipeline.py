@@ -44,8 +44,8 @@ def test_compress_end_to_end_then_resume_and_refuse_other_settings(tmp_path):
     args = ["compress", "--teacher", "resnet9", "--ratio", "5", "--steps-supernet", "2", "--steps-finetune", "2",
             "--candidates", "2", "--val-limit", "16", "--metric", "l1", "--out", str(out)]
     assert main(args) == 0
-    for name in ("settings.json", "search.json", "search.png", "student.pt", "student.json", "student.ts",
-                 "student.onnx", "report.json", "report.md", "faces.png", "supernet/last.pt", "finetune/last.pt"):
+    for name in ("settings.json", "search_scores.json", "search.json", "search.png", "student.pt", "student.json",
+                 "student.ts", "student.onnx", "report.json", "report.md", "faces.png", "supernet/last.pt", "finetune/last.pt"):
         assert (out / name).exists(), name
     report = json.loads((out / "report.json").read_text())
     assert report["table3"]["macs_ratio"] >= 5
@@ -55,6 +55,8 @@ def test_compress_end_to_end_then_resume_and_refuse_other_settings(tmp_path):
     search = json.loads((out / "search.json").read_text())
     assert len(search["candidates"]) == 2 and search["validation"]["probes"] == 16
     assert all(c["cost"] <= search["budget"] for c in search["candidates"])
+    saved = json.loads((out / "search_scores.json").read_text())["scores"]    # what a killed search would reuse
+    assert {c["config"]: c["l1"] for c in search["candidates"]} == {key: m["l1"] for key, m in saved.items()}
     student = load_generator(out / "student.pt")
     assert student.config == P.channel_space("resnet9", 64, **report_knobs(out)).decode(report["table3"]["student"]["config"])
     with torch.no_grad():

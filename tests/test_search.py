@@ -1,5 +1,8 @@
-"""Search under a budget: strategies, the budget, the Pareto front, determinism, and scoring a supernet."""
+"""Search under a budget: strategies, the budget, the Pareto front, determinism, resuming a killed search,
+and scoring a supernet."""
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
@@ -95,6 +98,40 @@ def test_impossible_searches_are_refused():
 def test_a_tight_budget_still_yields_candidates():
     result = S.search(SPACE, _score, _cost, _cost(SPACE.smallest()), strategy="evolution", candidates=5)
     assert [c.config for c in result.candidates] == [SPACE.encode(SPACE.smallest())]
+
+
+class Killed(Exception):
+    """Stands in for a kill in the middle of scoring."""
+
+
+@pytest.mark.parametrize("strategy", ["evolution", "random", "exhaustive"])
+def test_a_killed_search_resumes_from_its_saved_scores_as_if_uninterrupted(tmp_path, strategy):
+    path, k = tmp_path / "search_scores.json", 7
+    options = {"metric": "l1", "strategy": strategy, "candidates": 20, "population": 8, "seed": 1}
+    whole = S.search(SPACE, _score, _cost, 60, **options)
+    first: list[str] = []
+
+    def dies_after_k(config):
+        if len(first) == k:
+            assert len(json.loads(path.read_text())["scores"]) == k      # saved as it went, not only when stopped
+            raise Killed
+        first.append(SPACE.encode(config))
+        return _score(config)
+
+    with pytest.raises(Killed):
+        S.search(SPACE, dies_after_k, _cost, 60, scores_path=path, save_every=0, **options)
+    rescored: list[str] = []
+
+    def counts(config):
+        rescored.append(SPACE.encode(config))
+        return _score(config)
+
+    resumed = S.search(SPACE, counts, _cost, 60, scores_path=path, **options)
+    assert resumed.best == whole.best and resumed.candidates == whole.candidates
+    assert resumed.as_dict()["pareto"] == whole.as_dict()["pareto"]
+    assert first == [c.config for c in whole.candidates[:k]]
+    assert rescored == [c.config for c in whole.candidates[k:]]                # the first k were not rescored
+    assert len(json.loads(path.read_text())["scores"]) == len(whole.candidates)
 
 
 def test_uniform_config_keeps_one_fraction_and_fits():

@@ -3,11 +3,13 @@
     gancomp-lite compress --teacher tpgan --ratio 10 --out runs/compress/tpgan
 
 Everything lands in the output folder; re-running the same command continues where a killed run
-stopped (the two training stages resume from their last checkpoint, finished stages are skipped):
+stopped (the two training stages resume from their last checkpoint, the search reuses the candidates
+it scored, finished stages are skipped):
 
     settings.json           what shapes the result (the settings, the teacher's sha256, the data); a re-run
                             with another one is refused, naming it
     supernet/               the supernet's Trainer run (last.pt, metrics.jsonl)
+    search_scores.json      the search's scores so far, saved as it goes: a re-run reuses them, not rescoring
     search.json, search.png every candidate (config, MACs, params, metrics), the best, the Pareto front
     finetune/               the fine-tuning Trainer run
     student.pt/.json/.ts/.onnx   the exported student (manifest: arch, config, size, knobs, teacher sha256, metrics)
@@ -270,7 +272,7 @@ def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None 
         try:
             result = search(space, scorer, cost, limit, metric=settings.metric, strategy=settings.search,
                             candidates=settings.candidates, seed=settings.seed, params=student_cost.params,
-                            progress=progress)
+                            progress=progress, scores_path=out / "search_scores.json")
         except SearchError as err:
             raise CompressError(f"{err} ({unit})") from err
         found = result.as_dict()

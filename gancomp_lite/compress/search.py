@@ -12,22 +12,26 @@ re-estimate BatchNorm statistics when the family has them, frontalize the valida
 Costs come from a callable (the analytic MACs of `gancomp_lite.cost` by default, or a latency
 predictor for a hardware-aware search); what does not change between candidates is computed once:
 the validation batches on the device, the gallery's identity features and the real faces' features.
-Same seed, same candidates, same result.
+Same seed, same candidates, same result: so a search killed midway resumes from the scores it saved
+as it went (`scores_path`) and ends as an uninterrupted one would, without rescoring them.
 """
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from gancomp_lite.checkpoint import atomic_write_bytes
 from gancomp_lite.compress.supernet import recalibrate_bn, uses_batchnorm
 from gancomp_lite.evaluate import NonFiniteError, _pixel_scores, frechet_distance, frontalize_batch, rank1_by_yaw
 from gancomp_lite.models.lightcnn import to_identity_input
@@ -190,14 +194,25 @@ class SearchResult:
 
 
 class _Budgeted:
-    """Memoised scoring of configs within the budget; records every candidate once."""
+    """Memoised scoring of configs within the budget; records every candidate once, in the order asked.
+
+    With `path`, the scores so far are kept there (atomically, at most every `save_every` seconds, and on
+    the way out) and the ones a killed run saved are reused: the same seed asks for the same configs, so
+    reuse by config key is exact. Valid for the scorer that wrote them only (one per compression folder).
+    """
 
     def __init__(self, space: ChannelSpace, score: Callable[[Mapping[str, int]], dict[str, float]],
                  cost: Callable[[Mapping[str, int]], float], params: Callable[[Mapping[str, int]], int],
-                 budget: float, result: SearchResult, progress: Callable[[], None] | None):
+                 budget: float, result: SearchResult, progress: Callable[[], None] | None,
+                 path: Path | None = None, save_every: float = 30.0):
         self.space, self.score, self.cost, self.params, self.budget = space, score, cost, params, budget
-        self.result, self.progress = result, progress
+        self.result, self.progress, self.path, self.save_every = result, progress, path, save_every
         self.seen: dict[str, Candidate] = {}
+        saved = json.loads(path.read_text()) if path is not None and path.exists() else {}
+        self.scores: dict[str, dict[str, float]] = saved.get("scores", {})
+        self.seconds_before: float = saved.get("seconds", 0.0)   # spent scoring them (candidates/s stays true)
+        self.started = self.saved_at = time.perf_counter()
+        self.unsaved = 0
 
     def fits(self, config: Mapping[str, int]) -> bool:
         return self.cost(config) <= self.budget
@@ -205,16 +220,31 @@ class _Budgeted:
     def __call__(self, config: Mapping[str, int]) -> Candidate:
         key = self.space.encode(config)
         if key not in self.seen:
-            metrics = self.score(config)
-            bad = {name: value for name, value in metrics.items() if not math.isfinite(value)}
-            if bad:
-                raise NonFiniteError(f"candidate {key} scored {bad}: non-finite scores are an error, never a score")
+            metrics = self.scores.get(key)
+            if metrics is None:
+                metrics = self.score(config)
+                bad = {name: value for name, value in metrics.items() if not math.isfinite(value)}
+                if bad:
+                    raise NonFiniteError(f"candidate {key} scored {bad}: non-finite scores are an error, never a score")
+                self.scores[key], self.unsaved = metrics, self.unsaved + 1
+                if time.perf_counter() - self.saved_at >= self.save_every:
+                    self.save()
             cand = Candidate(key, float(self.cost(config)), int(self.params(config)), metrics)
             self.seen[key] = cand
             self.result.candidates.append(cand)
             if self.progress is not None:
                 self.progress()
         return self.seen[key]
+
+    def seconds(self) -> float:
+        """Scoring time of this search, a killed run's included."""
+        return self.seconds_before + time.perf_counter() - self.started
+
+    def save(self) -> None:
+        """Write the scores not yet on disk (atomically: a kill mid-write keeps the previous file)."""
+        if self.path is not None and self.unsaved:
+            atomic_write_bytes(self.path, json.dumps({"seconds": self.seconds(), "scores": self.scores}).encode())
+            self.saved_at, self.unsaved = time.perf_counter(), 0
 
 
 def _draw_within(space: ChannelSpace, fits: Callable[[Mapping[str, int]], bool], rng: random.Random,
@@ -245,12 +275,14 @@ def search(space: ChannelSpace, score: Callable[[Mapping[str, int]], dict[str, f
            cost: Callable[[Mapping[str, int]], float], budget: float, *, metric: str = "l1",
            strategy: str = "evolution", candidates: int = 60, population: int = 12, parents: int = 4,
            mutation: float = 0.2, seed: int = 0, params: Callable[[Mapping[str, int]], int] | None = None,
-           progress: bool = False) -> SearchResult:
+           progress: bool = False, scores_path: Path | None = None, save_every: float = 30.0) -> SearchResult:
     """Search `space` for the config of best `metric` whose `cost` is at most `budget`.
 
     `candidates` bounds the number of sub-networks scored (random, evolution); evolution runs
     generations of `population` until then. Raises `SearchError` when even the smallest config
-    costs more than the budget.
+    costs more than the budget. With `scores_path`, the scores are saved there as they come (every
+    `save_every` seconds and when the search stops, also by an error or Ctrl-C) and a re-run with
+    the same scorer and seed reuses them, so a killed search loses at most `save_every` seconds.
     """
     from tqdm.auto import tqdm
 
@@ -263,9 +295,9 @@ def search(space: ChannelSpace, score: Callable[[Mapping[str, int]], dict[str, f
     result = SearchResult(strategy, metric, float(budget))
     bar = tqdm(total=None if strategy == "exhaustive" else candidates, desc=f"search ({strategy})",
                disable=not progress, dynamic_ncols=True)
-    scored = _Budgeted(space, score, cost, params or (lambda c: 0), budget, result, lambda: bar.update(1))
+    scored = _Budgeted(space, score, cost, params or (lambda c: 0), budget, result, lambda: bar.update(1),
+                       scores_path, save_every)
     rng = random.Random(seed)
-    started = time.perf_counter()
     try:
         if strategy == "exhaustive":
             _exhaustive(space, scored)
@@ -278,7 +310,8 @@ def search(space: ChannelSpace, score: Callable[[Mapping[str, int]], dict[str, f
             _evolve(space, scored, metric, candidates, population, parents, mutation, rng)
     finally:
         bar.close()
-    result.seconds = time.perf_counter() - started
+        scored.save()
+    result.seconds = scored.seconds()
     return result
 
 
