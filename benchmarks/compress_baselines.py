@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from gancomp_lite.compress.distillation import distill
+from gancomp_lite.compress.distillation import distill, sources_fingerprint
 from gancomp_lite.compress.finetune import finetune
 from gancomp_lite.compress.pipeline import (CONVENTION, CompressSettings, _make_d, _recipe_options, _train_config,
                                             load_bundle)
@@ -41,7 +41,9 @@ def main() -> None:
     parser.add_argument("--run", type=Path, required=True, help="a finished `gancomp-lite compress` folder")
     parser.add_argument("--md", type=Path, default=None, help="write the table here too")
     args = parser.parse_args()
-    settings = CompressSettings(**json.loads((args.run / "settings.json").read_text()))
+    recorded = json.loads((args.run / "settings.json").read_text())
+    fingerprint = recorded.pop("fingerprint")          # the run's teacher and data: the baselines learn from the same
+    settings = CompressSettings(**recorded)
     report = json.loads((args.run / "report.json").read_text())
     bundle = load_bundle(settings.teacher, settings.preset)
     arch, knobs, size = bundle.arch, bundle.student_knobs, bundle.size
@@ -50,6 +52,8 @@ def main() -> None:
     steps = settings.steps("supernet") + settings.steps("finetune")
     config = uniform_config(space, lambda c: cost.macs(c, CONVENTION), report["budget"])
     splits = quick_splits(settings.preset)
+    if fingerprint != sources_fingerprint(bundle.manifest, splits.root, splits.train):
+        raise SystemExit(f"{args.run} was compressed from another teacher or other data than the shipped ones")
     identity = load_identity(settings.preset)
     needs_identity = arch in ("tpgan", "pim")
     options = _recipe_options(arch)
@@ -62,11 +66,11 @@ def main() -> None:
     discriminator = _make_d(bundle)()
     discriminator.load_state_dict(bundle.discriminator.state_dict())
     tuned = finetune(arch, uniform, bundle.generator, splits.train, discriminator=discriminator, adapters=None,
-                     train_config=_train_config(settings, bundle, args.run / "baseline-uniform", steps, True),
+                     train_config=_train_config(settings, bundle, args.run / "baseline-uniform", steps, True, fingerprint),
                      identity_net=identity if needs_identity else None, options=options)
     scratch = distill(arch, config, bundle.generator, splits.train, size=size, knobs=knobs, make_d=_make_d(bundle),
                       teacher_d_state=None, inherit_d=False, mode="scratch",
-                      train_config=_train_config(settings, bundle, args.run / "baseline-scratch", steps, True),
+                      train_config=_train_config(settings, bundle, args.run / "baseline-scratch", steps, True, fingerprint),
                       identity_net=identity if needs_identity else None)
 
     judge, scored_by = scoring_network(settings.preset)
