@@ -14,6 +14,7 @@ import json
 import os
 import pickle
 import tempfile
+import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -49,6 +50,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def move_aside(path: str | os.PathLike) -> Path:
+    """Rename `path` to ``<path>.old-<time>`` so that a run can start afresh without deleting it; return the new path."""
+    path = Path(path)
+    return path.rename(path.with_name(f"{path.name}.old-{time.strftime('%Y%m%d-%H%M%S')}"))
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], manifest: dict[str, Any] | None = None) -> dict:

@@ -150,7 +150,7 @@ def test_a_non_finite_search_score_stops_compress_on_one_line(tmp_path, monkeypa
 
     space = ChannelSpace.uniform("toy", {"a": 8, "b": 8}, step=4)
 
-    def diverged(settings, out, weights_dir=None):        # the search stage of a supernet that diverged
+    def diverged(settings, out, **options):              # the search stage of a supernet that diverged
         return search(space, lambda config: {"l1": float("nan"), "ssim": 0.0}, lambda config: sum(config.values()),
                       16, metric="l1", strategy="exhaustive")
 

@@ -220,6 +220,95 @@ def test_a_distill_rerun_on_other_data_is_refused(shipped, tmp_path, capsys):
     assert "fingerprint.data=" in capsys.readouterr().err
 
 
+# ----------------------------------------------------------------------------- the compression pipeline
+def tiny_splits(root: Path):
+    """A `teachers.quick_splits` that serves the tiny tree at `root` (its last training identity validates)."""
+    from data_tools.dataset import hold_out_identities, load_splits
+    from gancomp_lite.teachers import Splits
+
+    train, test = load_splits(root, "multipie", size=SIZE)
+    rest, val = hold_out_identities(train, 1)
+    return lambda preset="quick", seed=0: Splits(root, rest, val, test)
+
+
+def _compress(shipped, out: Path, *extra: str) -> list[str]:
+    return ["compress", "--teacher", "resnet9", "--ratio", "2", "--steps-supernet", "8", "--steps-finetune", "2",
+            "--candidates", "2", "--val-limit", "8", "--metric", "l1", "--batch-size", "4", "--out", str(out),
+            "--weights", str(shipped["weights"]), *extra]
+
+
+@pytest.fixture
+def tiny_compress(shipped, monkeypatch):
+    """`compress` in this process reads the tiny tree."""
+    from gancomp_lite import teachers
+
+    monkeypatch.setattr(teachers, "quick_splits", tiny_splits(shipped["data"]))
+
+
+def test_a_compress_killed_in_its_supernet_resumes_to_the_uninterrupted_student(shipped, tiny_compress, tmp_path):
+    out = tmp_path / "killed"
+    args = _compress(shipped, out)
+    proc = _child(                                            # 0.3 s per step, so that the poll sees step 2
+        "import time, torch; torch.set_num_threads(1)\n"
+        "from pathlib import Path\n"
+        "from gancomp_lite import teachers\n"
+        "from gancomp_lite.cli import main\n"
+        "from gancomp_lite.train import Trainer\n"
+        "from test_reliability_resume import tiny_splits\n"
+        f"teachers.quick_splits = tiny_splits(Path({str(shipped['data'])!r}))\n"
+        "save_due = Trainer._save_due\n"
+        "Trainer._save_due = lambda self: time.sleep(0.3) or save_due(self)\n"
+        f"main({args!r})\n")
+    _kill_when(proc, lambda: _step(out / "supernet") >= 2, timeout=60)
+    assert 2 <= _step(out / "supernet") < 8 and not (out / "search_scores.json").exists()
+    assert main(args) == 0                                    # the same command again
+    assert main(_compress(shipped, tmp_path / "straight")) == 0
+    assert_same(_student(tmp_path / "straight"), _student(out))
+    searched = [json.loads((folder / "search.json").read_text())["candidates"] for folder in (out, tmp_path / "straight")]
+    assert searched[0] == searched[1]                         # the resumed supernet scores every candidate alike
+
+
+def test_a_compress_rerun_with_other_settings_is_refused_and_fresh_starts_over(shipped, tiny_compress, tmp_path,
+                                                                              capsys):
+    out = tmp_path / "run"
+    assert main(_compress(shipped, out, "--steps-supernet", "2")) == 0
+    before = {name: (out / name).read_bytes() for name in ("settings.json", "report.json", "student.pt")}
+    capsys.readouterr()
+    assert main(_compress(shipped, out, "--steps-supernet", "2", "--seed", "1")) == 2
+    err = capsys.readouterr().err
+    assert "seed: 0 there, 1 now" in err and "--fresh" in err and err.count("\n") == 1
+    assert {name: (out / name).read_bytes() for name in before} == before     # nothing written was touched
+    assert main(_compress(shipped, out, "--steps-supernet", "2", "--seed", "1", "--fresh")) == 0
+    (kept,) = tmp_path.glob("run.old-*")
+    assert {name: (kept / name).read_bytes() for name in before} == before
+    assert json.loads((out / "settings.json").read_text())["seed"] == 1
+
+
+def test_compress_ckpt_minutes_reaches_both_trainers_and_may_change_on_resume(shipped, tiny_compress, tmp_path,
+                                                                             monkeypatch):
+    from gancomp_lite.compress import pipeline as P
+
+    with pytest.raises(P.CompressError, match="--ckpt-minutes must be at least 0"):
+        P.CompressSettings("resnet9", ratio=2, ckpt_minutes=-1.0)
+    configs = []
+    train_config = P._train_config
+    monkeypatch.setattr(P, "_train_config", lambda *args: configs.append(train_config(*args)) or configs[-1])
+    save_due = Trainer._save_due
+
+    def killed_after_step_3(self) -> bool:
+        if self.step == 3:
+            raise KeyboardInterrupt
+        return save_due(self)
+
+    monkeypatch.setattr(Trainer, "_save_due", killed_after_step_3)
+    assert main(_compress(shipped, tmp_path, "--ckpt-minutes", "30")) == 130
+    assert _step(tmp_path / "supernet") == 2 and [c.ckpt_minutes for c in configs] == [30.0]
+    monkeypatch.setattr(Trainer, "_save_due", save_due)
+    assert main(_compress(shipped, tmp_path, "--ckpt-minutes", "0.5")) == 0   # resumed, not refused
+    assert [c.ckpt_minutes for c in configs] == [30.0, 0.5, 0.5]
+    assert "ckpt_minutes" not in json.loads((tmp_path / "settings.json").read_text())
+
+
 # ----------------------------------------------------------------------------- SynthPIE re-render
 def test_a_killed_synthpie_rerender_keeps_the_old_tree(tmp_path):
     from data_tools.dataset import load_records

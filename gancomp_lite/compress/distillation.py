@@ -40,7 +40,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from gancomp_lite.checkpoint import CheckpointError, save_checkpoint
+from gancomp_lite.checkpoint import CheckpointError, move_aside, save_checkpoint
 from gancomp_lite.nn.elastic import set_active
 from gancomp_lite.distill import FeatureAdapters, distill_loss, feature_taps
 from gancomp_lite.losses import reconstruction_loss
@@ -412,7 +412,7 @@ def run_stage(arch: str, config: str, *, mode: str = "feature", steps: int = 300
     identity = load_identity(preset, weights_dir)
     out_dir = Path(out_dir or f"runs/distill/{arch}-{config_str}-{mode}{'' if inherit_d else '-randomD'}-seed{seed}")
     if fresh and out_dir.exists():
-        out_dir.rename(out_dir.with_name(f"{out_dir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}"))
+        move_aside(out_dir)
     root = Path(data) if data is not None else ensure_synthpie(preset, seed=0, progress=progress)
     train, test = load_splits(root, "multipie", size=size)
 

@@ -7,7 +7,7 @@ stopped (the two training stages resume from their last checkpoint, the search r
 it scored, finished stages are skipped):
 
     settings.json           what shapes the result (the settings, the teacher's sha256, the data); a re-run
-                            with another one is refused, naming it
+                            with another one is refused, naming it, unless it asks for a fresh start
     supernet/               the supernet's Trainer run (last.pt, metrics.jsonl)
     search_scores.json      the search's scores so far, saved as it goes: a re-run reuses them, not rescoring
     search.json, search.png every candidate (config, MACs, params, metrics), the best, the Pareto front
@@ -15,6 +15,12 @@ it scored, finished stages are skipped):
     student.pt/.json/.ts/.onnx   the exported student (manifest: arch, config, size, knobs, teacher sha256, metrics)
     report.json, report.md, faces.png   Table 3 (MACs, params, ratios), Table 1 (rank-1 per |yaw|,
                             teacher vs student, paired differences with 95% intervals), Figure 3 (faces)
+
+``--fresh`` starts afresh instead of resuming: an existing output folder is moved aside to
+``<out>.old-<time>`` (nothing is deleted), as ``gancomp-lite distill --fresh`` does. The two training
+stages checkpoint every quarter of their steps (at most 100) and after every ``--ckpt-minutes`` of
+work (default 5); when checkpoints are written does not shape the result, so ``--ckpt-minutes`` is
+not in settings.json and a resumed run may change it.
 
 Data: the preset's SynthPIE set as train / validation / test identities (`teachers.quick_splits`):
 the supernet and the fine-tuning train on the training identities, the search scores candidates on
@@ -30,14 +36,14 @@ import shlex
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from gancomp_lite.checkpoint import atomic_write_bytes, sha256_file
+from gancomp_lite.checkpoint import atomic_write_bytes, move_aside, sha256_file
 from gancomp_lite.compress.distillation import sources_fingerprint
 from gancomp_lite.compress.export import export_all
 from gancomp_lite.compress.finetune import finetune, subnet_from_supernet
@@ -61,7 +67,8 @@ class CompressError(InputError):
 
 @dataclass(frozen=True)
 class CompressSettings:
-    """Everything that shapes a compression's result (saved as settings.json and checked on resume)."""
+    """Everything that shapes a compression's result (saved as settings.json and checked on resume),
+    and how often its training stages checkpoint (`ckpt_minutes`, which does not shape it)."""
 
     teacher: str
     budget: float | None = None          # MACs per image (gancomp convention)
@@ -77,6 +84,7 @@ class CompressSettings:
     batch_size: int | None = None
     val_limit: int | None = 240           # validation probes the search scores each candidate on
     seed: int = 0
+    ckpt_minutes: float | None = field(default=5.0, compare=False)   # also checkpoint after this much work
 
     def __post_init__(self) -> None:
         if self.teacher not in TEACHERS:
@@ -100,6 +108,8 @@ class CompressSettings:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise CompressError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.ckpt_minutes is not None and not self.ckpt_minutes >= 0:
+            raise CompressError(f"--ckpt-minutes must be at least 0, got {self.ckpt_minutes}")
 
     def steps(self, stage: str) -> int:
         given = self.steps_supernet if stage == "supernet" else self.steps_finetune
@@ -108,6 +118,10 @@ class CompressSettings:
     def resolved(self) -> "CompressSettings":
         """These settings with the preset's default schedules written out (what settings.json records)."""
         return replace(self, steps_supernet=self.steps("supernet"), steps_finetune=self.steps("finetune"))
+
+    def record(self) -> dict[str, Any]:
+        """The settings that shape the result (settings.json, the student's manifest): all but `ckpt_minutes`."""
+        return {k: v for k, v in asdict(self).items() if k != "ckpt_minutes"}
 
 
 # ----------------------------------------------------------------------------- the teacher and its student space
@@ -165,14 +179,14 @@ def resolve_budget(settings: CompressSettings, bundle: TeacherBundle) -> int:
 def _settings_check(out: Path, settings: CompressSettings, fingerprint: dict[str, Any]) -> None:
     """Record the settings and the teacher and data `fingerprint` in `out`, or refuse when the ones there differ."""
     path = out / "settings.json"
-    record = {**asdict(settings), "fingerprint": fingerprint}
+    record = {**settings.record(), "fingerprint": fingerprint}
     if path.exists():
         saved, wanted = _flat(json.loads(path.read_text())), _flat(record)
         differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
         if differing:
             details = ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now" for k in differing)
             raise CompressError(f"{out} holds a compression with other settings ({details}); "
-                                f"use another --out, or the same settings to resume it")
+                                f"use another --out, the same settings to resume it, or --fresh")
         return
     _write_json(path, record)
 
@@ -196,8 +210,8 @@ def _train_config(settings: CompressSettings, bundle: TeacherBundle, out_dir: Pa
     spec = QUICK_TEACHERS[bundle.arch]
     return TrainConfig(out_dir=str(out_dir), steps=steps, batch_size=settings.batch_size or spec.batch_size,
                        lr=spec.lr, betas=spec.betas, seed=settings.seed, log_every=10,
-                       ckpt_every=max(1, min(100, steps // 4)), amp=False, progress=progress,
-                       fingerprint=fingerprint)
+                       ckpt_every=max(1, min(100, steps // 4)), ckpt_minutes=settings.ckpt_minutes, amp=False,
+                       progress=progress, fingerprint=fingerprint)
 
 
 def _recipe_options(arch: str) -> dict[str, Any]:
@@ -226,8 +240,11 @@ def _stderr(message: str) -> None:
 
 
 def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None = None,
-             progress: bool = True, log=_stderr) -> dict[str, Any]:
-    """Run (or resume) every stage of a compression into `out`; return the report (stage messages go to `log`)."""
+             progress: bool = True, log=_stderr, fresh: bool = False) -> dict[str, Any]:
+    """Run (or resume) every stage of a compression into `out`; return the report (stage messages go to `log`).
+
+    `fresh`: move an existing `out` aside (``<out>.old-<time>``, nothing is deleted) and start again.
+    """
     from gancomp_lite.teachers import WEIGHTS_DIR, load_identity, quick_splits
 
     out, settings = Path(out), settings.resolved()
@@ -235,6 +252,8 @@ def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None 
     budget = resolve_budget(settings, bundle)               # refuse before any training
     splits = quick_splits(settings.preset, seed=0)
     fingerprint = sources_fingerprint(bundle.manifest, splits.root, splits.train)
+    if fresh and out.exists():
+        log(f"--fresh: moved the old {out} aside to {move_aside(out)}")
     out.mkdir(parents=True, exist_ok=True)
     _settings_check(out, settings, fingerprint)
     if (out / "report.json").exists():                      # written last: the compression is complete
@@ -302,7 +321,7 @@ def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None 
                           weights_dir=weights_dir, progress=progress)
     manifest = {"arch": arch, "config": space.encode(best), "size": bundle.size, "knobs": knobs,
                 "preset": settings.preset, "teacher": {"file": bundle.path.name, "sha256": sha256_file(bundle.path)},
-                "settings": asdict(settings), "macs": report["table3"]["student"]["macs"],
+                "settings": settings.record(), "macs": report["table3"]["student"]["macs"],
                 "params": report["table3"]["student"]["params"], "convention": CONVENTION,
                 "metrics": report["student"], "scored_by": report["scored_by"], "command": _command()}
     example = torch.stack([splits.test[i]["profile"] for i in range(2)])
@@ -413,6 +432,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cmd.add_argument("--batch-size", type=int, default=None)
     cmd.add_argument("--seed", type=int, default=0)
     cmd.add_argument("--out", type=Path, required=True)
+    cmd.add_argument("--fresh", action="store_true",
+                     help="start afresh: move an existing --out folder aside (<out>.old-<time>) instead of resuming it "
+                          "(or refusing its other settings)")
+    cmd.add_argument("--ckpt-minutes", type=float, default=5.0, metavar="M",
+                     help="checkpoint the supernet and fine-tuning also every M minutes of work (default 5); "
+                          "a resumed run may change it")
     cmd.add_argument("--weights", type=Path, default=None, help="folder of the shipped teachers and identity networks")
     cmd.add_argument("--ship", action="store_true",
                      help="when finished, copy the student into the weights folder and its report into the package's results")
@@ -425,8 +450,8 @@ def _run(args: argparse.Namespace) -> int:
                                 search=args.search, metric=args.metric, candidates=args.candidates,
                                 steps_supernet=args.steps_supernet, steps_finetune=args.steps_finetune,
                                 sampling=args.sampling, batch_size=args.batch_size, val_limit=args.val_limit,
-                                seed=args.seed)
-    report = compress(settings, args.out, weights_dir=args.weights)
+                                seed=args.seed, ckpt_minutes=args.ckpt_minutes)
+    report = compress(settings, args.out, weights_dir=args.weights, fresh=args.fresh)
     print(report_markdown(report))
     if args.ship:
         print(f"shipped {ship(args.out, args.weights)}")
