@@ -47,7 +47,8 @@ from gancomp_lite.checkpoint import atomic_write_bytes, move_aside, sha256_file
 from gancomp_lite.compress.distillation import sources_fingerprint
 from gancomp_lite.compress.export import export_all
 from gancomp_lite.compress.finetune import finetune, subnet_from_supernet
-from gancomp_lite.compress.report import build_report, markdown as report_markdown, plot_search, save_figure
+from gancomp_lite.compress.report import build_report, markdown as report_markdown, plot_search
+from gancomp_lite.figures import save_figure
 from gancomp_lite.compress.search import METRICS, STRATEGIES, CandidateScorer, SearchError, search, validation_subset
 from gancomp_lite.compress.supernet import SAMPLING_RULES, student_design, train_supernet
 from gancomp_lite.cost import CostModel

@@ -20,6 +20,7 @@ from data_tools.protocol import NEUTRAL_ILLUMINATION
 from gancomp_lite.checkpoint import read_manifest
 from gancomp_lite.compress.search import METRICS
 from gancomp_lite.evaluate import compare, evaluate, frontalize_batch
+from gancomp_lite.figures import plot_image_rows, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -104,27 +105,7 @@ def face_rows(dataset, generators: Mapping[str, nn.Module], identities: int = 3)
 
 def faces_figure(rows: Mapping[str, torch.Tensor], yaws: Sequence[int] = FIGURE_YAWS) -> Figure:
     """Figure 3: one row per named image stack of `face_rows` ((N, 3, S, S) in [-1, 1]), one column per yaw."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(rows), len(yaws), figsize=(1.2 * len(yaws) + 0.8, 1.2 * len(rows)), squeeze=False)
-    for ax_row, (name, images) in zip(axes, rows.items()):
-        for ax, image in zip(ax_row, images):
-            ax.imshow(((image.detach().float().cpu().permute(1, 2, 0) + 1) / 2).clamp(0, 1).numpy())
-            ax.set_xticks([])
-            ax.set_yticks([])
-        ax_row[0].set_ylabel(name, fontsize=8)
-    for ax, yaw in zip(axes[0], yaws):
-        ax.set_title(f"{yaw}°", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def save_figure(fig: Figure, path: Path, dpi: int) -> None:
-    """Write `fig` to `path` and release it (pyplot keeps every open figure)."""
-    import matplotlib.pyplot as plt
-
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
+    return plot_image_rows(rows, n=len(yaws), titles=[f"{yaw}°" for yaw in yaws])
 
 
 # ----------------------------------------------------------------------------- the search figure

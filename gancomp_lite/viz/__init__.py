@@ -18,7 +18,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from gancomp_lite.viz.data import to_image
+from gancomp_lite.figures import plot_image_rows, to_image  # noqa: F401  (plot_image_rows is viz's, re-exported)
 
 LOSS_NAMES = ("loss_D", "loss_G_gan", "loss_G_recon")   # the terms of eq. 3 and eq. 2 as the recipes log them
 LOSS_TITLES = {"loss_D": "D loss (eq. 3)", "loss_G_gan": "G adversarial loss (eq. 3)",
@@ -27,31 +27,6 @@ History = Mapping[str, Sequence[float]]                   # {"step": [...], loss
 
 
 # ------------------------------------------------------------------ images
-def plot_image_rows(rows: Mapping[str, torch.Tensor], n: int = 6, titles: Sequence[str] | None = None,
-                    scale: float = 1.2) -> Figure:
-    """One row per named image stack (e.g. input / ground truth / outputs), the first `n` of each.
-
-    Every stack is (N, 3, S, S) in [-1, 1]; `titles` label the columns.
-    """
-    if not rows:
-        raise ValueError("plot_image_rows needs at least one named image stack")
-    for name, images in rows.items():
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"plot_image_rows: row {name!r} must be (N, 3, H, W) images, got {tuple(images.shape)}")
-    n = min(n, *(len(images) for images in rows.values()))
-    fig, axes = plt.subplots(len(rows), n, figsize=(scale * n + 0.8, scale * len(rows)), squeeze=False)
-    for ax_row, (name, images) in zip(axes, rows.items()):
-        for col, ax in enumerate(ax_row):
-            ax.imshow(to_image(images[col]))
-            ax.set_xticks([])
-            ax.set_yticks([])
-        ax_row[0].set_ylabel(name, fontsize=8)
-    for ax, title in zip(axes[0], titles or ()):
-        ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 # ------------------------------------------------------------------ loss curves
 def draw_loss_curves(fig: Figure, histories: Mapping[str, History], names: Sequence[str] = LOSS_NAMES) -> Figure:
     """Draw one panel per loss name into `fig`, one line per run (runs lacking a loss are skipped)."""

@@ -17,14 +17,10 @@ from matplotlib.patches import Rectangle
 from data_tools.dataset import PATCH_ORDER, FaceDataset
 from data_tools.protocol import CAMERAS
 from data_tools.records import FaceRecord
+from gancomp_lite.figures import to_image
 
 PATCH_COLOURS = dict(zip(PATCH_ORDER, ("tab:cyan", "tab:blue", "tab:orange", "tab:red")))
 ALL_YAWS = tuple(cam.yaw for cam in CAMERAS)   # +90 ... -90, Multi-PIE's camera order
-
-
-def to_image(tensor) -> np.ndarray:
-    """A 3 x H x W tensor in [-1, 1] as an H x W x 3 array in [0, 1] for imshow."""
-    return ((tensor.detach().float().cpu().permute(1, 2, 0).numpy() + 1.0) / 2.0).clip(0.0, 1.0)
 
 
 def view_index(dataset: FaceDataset) -> dict[tuple[str, str, int], int]:
