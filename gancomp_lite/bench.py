@@ -43,6 +43,8 @@ import torch
 from torch import nn
 from torch.profiler import ProfilerActivity, profile, record_function
 
+from gancomp_lite.seeding import cpu_threads
+
 BACKENDS = ("eager", "channels_last", "torchscript", "onnxruntime", "compile")
 OUTPUT_TOLERANCE = 1e-3        # max |backend - eager PyTorch| on a [-1, 1] image before we call it a mismatch
 FORWARD_LABEL = "gancomp::forward"
@@ -254,9 +256,7 @@ def bench_model(model: nn.Module, arch: str, size: int, knobs: Mapping[str, Any]
     threads = threads or torch.get_num_threads()
     model = model.eval().to(device)
     inputs = example_inputs(model, size, device)
-    saved_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with cpu_threads(threads):
         with torch.no_grad():
             reference = model(*inputs)
         report = ModelReport(role, arch, space.encode(config), size, dict(knobs), weights, cost.macs, cost.params,
@@ -272,8 +272,6 @@ def bench_model(model: nn.Module, arch: str, size: int, knobs: Mapping[str, Any]
                 report.timings[backend] = Timing.from_times(backend, time_forward(fn, args, warmup, runs, device), diff)
             except BackendUnavailable as err:
                 report.timings[backend] = Timing(backend, f"unavailable: {err}")
-    finally:
-        torch.set_num_threads(saved_threads)
     return report
 
 
@@ -284,12 +282,8 @@ def conv_throughput(threads: int | None = None, channels: int = 256, size: int =
     a generator's achieved MACs/s is compared against."""
     conv = nn.Conv2d(channels, channels, kernel, padding=kernel // 2).eval().to(device)
     x = torch.randn(1, channels, size, size, device=device)
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads or saved)
-    try:
+    with cpu_threads(threads):
         times = time_forward(conv, (x,), warmup, runs, device)
-    finally:
-        torch.set_num_threads(saved)
     macs = size * size * channels * channels * kernel * kernel
     median = statistics.median(times)
     return {"shape": f"{channels}->{channels} {kernel}x{kernel} conv at {size}x{size}", "macs": macs,
@@ -334,18 +328,13 @@ def time_by_layer_kind(model: nn.Module, inputs: tuple[torch.Tensor, ...], runs:
     is pointwise); "framework overhead" is the forward's time outside them (Python, module calls,
     dispatch). The profiler itself adds a little to every op. Also returns "total".
     """
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads or saved)
-    try:
-        with torch.no_grad():
-            for _ in range(warmup):
-                model(*inputs)
-            with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-                for _ in range(runs):
-                    with record_function(FORWARD_LABEL):
-                        model(*inputs)
-    finally:
-        torch.set_num_threads(saved)
+    with cpu_threads(threads), torch.no_grad():
+        for _ in range(warmup):
+            model(*inputs)
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            for _ in range(runs):
+                with record_function(FORWARD_LABEL):
+                    model(*inputs)
     totals = dict.fromkeys(LAYER_KINDS, 0.0)
     forwards = [e for e in prof.events() if e.name == FORWARD_LABEL]
     for forward in forwards:

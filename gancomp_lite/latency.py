@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from gancomp_lite.bench import time_forward
+from gancomp_lite.seeding import cpu_threads
 
 TABLE_VERSION = 1
 POINTWISE_KINDS = ("depthwise", "depthwise-convT", "instancenorm", "batchnorm")   # C_in = C_out = groups
@@ -202,16 +203,11 @@ class LatencyPredictor:
     def build_table(self, budget_ms: float = 15.0) -> float:
         """Time every missing table entry on this machine; returns the seconds it took."""
         start = time.perf_counter()
-        saved = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            with torch.no_grad():
-                for geometry, cin, cout in self.table_keys():
-                    key = geometry.key(cin, cout)
-                    if key not in self.entries:
-                        self.entries[key] = measure_layer(*geometry.module(cin, cout), budget_ms=budget_ms)
-        finally:
-            torch.set_num_threads(saved)
+        with cpu_threads(self.threads), torch.no_grad():
+            for geometry, cin, cout in self.table_keys():
+                key = geometry.key(cin, cout)
+                if key not in self.entries:
+                    self.entries[key] = measure_layer(*geometry.module(cin, cout), budget_ms=budget_ms)
         from gancomp_lite.bench import machine_info
 
         self.machine = {**machine_info(), "threads": self.threads, "created": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -281,12 +277,8 @@ class LatencyPredictor:
         from gancomp_lite.models.registry import build
 
         model = build(self.arch, config, self.size, **self.knobs).eval()
-        saved = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
+        with cpu_threads(self.threads):
             return min(time_forward(model, example_inputs(model, self.size), warmup, runs))
-        finally:
-            torch.set_num_threads(saved)
 
     def calibrate(self, configs: Sequence[Mapping[str, int]] | None = None, warmup: int = 3, runs: int = 10,
                   seed: int = 1) -> tuple[float, float]:

@@ -309,6 +309,25 @@ def test_compress_ckpt_minutes_reaches_both_trainers_and_may_change_on_resume(sh
     assert "ckpt_minutes" not in json.loads((tmp_path / "settings.json").read_text())
 
 
+def test_compress_runs_at_its_thread_count_and_a_resume_at_another_is_refused(shipped, tiny_compress, tmp_path,
+                                                                             monkeypatch, capsys):
+    """CPU float sums are split per thread: the count shapes the result, so settings.json records it."""
+    from gancomp_lite.compress import pipeline as P
+
+    with pytest.raises(P.CompressError, match="--threads must be at least 1"):
+        P.CompressSettings("resnet9", ratio=2, threads=0)
+    seen = []
+    train_supernet = P.train_supernet
+    monkeypatch.setattr(P, "train_supernet", lambda *a, **k: seen.append(torch.get_num_threads()) or train_supernet(*a, **k))
+    before = torch.get_num_threads()
+    assert main(_compress(shipped, tmp_path, "--threads", "2")) == 0
+    assert seen == [2] and torch.get_num_threads() == before          # restored afterwards
+    assert json.loads((tmp_path / "settings.json").read_text())["threads"] == 2
+    capsys.readouterr()
+    assert main(_compress(shipped, tmp_path, "--threads", "1")) == 2
+    assert "threads: 2 there, 1 now" in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------------------- SynthPIE re-render
 def test_a_killed_synthpie_rerender_keeps_the_old_tree(tmp_path):
     from data_tools.dataset import load_records

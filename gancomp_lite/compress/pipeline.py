@@ -20,7 +20,8 @@ it scored, finished stages are skipped):
 ``<out>.old-<time>`` (nothing is deleted), as ``gancomp-lite distill --fresh`` does. The two training
 stages checkpoint every quarter of their steps (at most 100) and after every ``--ckpt-minutes`` of
 work (default 5); when checkpoints are written does not shape the result, so ``--ckpt-minutes`` is
-not in settings.json and a resumed run may change it.
+not in settings.json and a resumed run may change it. ``--threads`` (default 1) is: on a CPU, float
+sums are split per thread, so a run repeats bit for bit only at the same thread count.
 
 Data: the preset's SynthPIE set as train / validation / test identities (`teachers.quick_splits`):
 the supernet and the fine-tuning train on the training identities, the search scores candidates on
@@ -54,6 +55,7 @@ from gancomp_lite.compress.supernet import SAMPLING_RULES, student_design, train
 from gancomp_lite.cost import CostModel
 from gancomp_lite.errors import InputError
 from gancomp_lite.models.registry import channel_space
+from gancomp_lite.seeding import cpu_threads
 from gancomp_lite.train import TrainConfig
 
 CONVENTION = "gancomp"
@@ -85,6 +87,7 @@ class CompressSettings:
     batch_size: int | None = None
     val_limit: int | None = 240           # validation probes the search scores each candidate on
     seed: int = 0
+    threads: int = 1                      # torch CPU threads: a run repeats bit for bit only at the same count
     ckpt_minutes: float | None = field(default=5.0, compare=False)   # also checkpoint after this much work
 
     def __post_init__(self) -> None:
@@ -105,7 +108,7 @@ class CompressSettings:
             raise CompressError(f"--metric must be one of {list(METRICS)}, got {self.metric!r}")
         if self.sampling not in SAMPLING_RULES:
             raise CompressError(f"--sampling must be one of {list(SAMPLING_RULES)}, got {self.sampling!r}")
-        for name in ("steps_supernet", "steps_finetune", "batch_size", "candidates", "val_limit"):
+        for name in ("steps_supernet", "steps_finetune", "batch_size", "candidates", "val_limit", "threads"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise CompressError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -246,9 +249,14 @@ def compress(settings: CompressSettings, out: Path, *, weights_dir: Path | None 
 
     `fresh`: move an existing `out` aside (``<out>.old-<time>``, nothing is deleted) and start again.
     """
+    with cpu_threads(settings.threads):
+        return _compress(settings.resolved(), Path(out), weights_dir, progress, log, fresh)
+
+
+def _compress(settings: CompressSettings, out: Path, weights_dir: Path | None, progress: bool, log,
+              fresh: bool) -> dict[str, Any]:
     from gancomp_lite.teachers import WEIGHTS_DIR, load_identity, quick_splits
 
-    out, settings = Path(out), settings.resolved()
     bundle = load_bundle(settings.teacher, settings.preset, weights_dir)
     budget = resolve_budget(settings, bundle)               # refuse before any training
     splits = quick_splits(settings.preset, seed=0)
@@ -432,6 +440,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cmd.add_argument("--sampling", choices=SAMPLING_RULES, default="uniform")
     cmd.add_argument("--batch-size", type=int, default=None)
     cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--threads", type=int, default=1,
+                     help="torch CPU threads (default 1: fastest for the quick models, and a run repeats bit for bit "
+                          "only at the same count)")
     cmd.add_argument("--out", type=Path, required=True)
     cmd.add_argument("--fresh", action="store_true",
                      help="start afresh: move an existing --out folder aside (<out>.old-<time>) instead of resuming it "
@@ -451,7 +462,7 @@ def _run(args: argparse.Namespace) -> int:
                                 search=args.search, metric=args.metric, candidates=args.candidates,
                                 steps_supernet=args.steps_supernet, steps_finetune=args.steps_finetune,
                                 sampling=args.sampling, batch_size=args.batch_size, val_limit=args.val_limit,
-                                seed=args.seed, ckpt_minutes=args.ckpt_minutes)
+                                seed=args.seed, threads=args.threads, ckpt_minutes=args.ckpt_minutes)
     report = compress(settings, args.out, weights_dir=args.weights, fresh=args.fresh)
     print(report_markdown(report))
     if args.ship:

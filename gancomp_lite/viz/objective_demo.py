@@ -20,13 +20,12 @@ only in their objective. Results are plain dicts (rows, see `train_run`) that th
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -42,7 +41,7 @@ from gancomp_lite.models import discriminator as discriminators
 from gancomp_lite.models import registry
 from gancomp_lite.presets import Preset
 from gancomp_lite.recipes import OptimConfig, Pix2PixRecipe, Recipe
-from gancomp_lite.seeding import seed_everything
+from gancomp_lite.seeding import cpu_threads, seed_everything
 from gancomp_lite.train import TrainConfig, run_training
 
 OnLog = Callable[[int, dict[str, float]], None]
@@ -220,22 +219,6 @@ def score(generator: nn.Module, test: dict[str, torch.Tensor]) -> dict[str, Any]
 
 
 # ------------------------------------------------------------------ runs
-@contextlib.contextmanager
-def cpu_threads(threads: int | None) -> Iterator[None]:
-    """Run torch on `threads` CPU threads inside the block, then restore the previous count.
-
-    The quick networks are so small that a second thread barely helps on an idle machine, and
-    on a busy shared one its synchronisation made a run about 10x slower (measured, 2 cores).
-    """
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def run_label(lambda_recon: float, adversarial: bool) -> str:
     return f"cGAN + {lambda_recon:g} L1" if adversarial else "L1 only"
 
