@@ -7,7 +7,8 @@ The stage-specific part (which modules, which losses, how many D/G updates) is a
 - CPU/GPU placement, mixed precision on GPU, DistributedDataParallel under ``torchrun``
   (gloo on CPU, NCCL on GPU);
 - a tqdm progress bar (rank 0 only), a metrics log (``metrics.csv`` long format
-  step,epoch,name,value and ``metrics.jsonl``), appended and trimmed on resume;
+  step,epoch,name,value and ``metrics.jsonl``), appended and trimmed on resume; the loss values not
+  yet logged are checkpointed too, so a resumed run's log rows equal an uninterrupted run's;
 - checkpoints ``last.pt`` + ``last.json`` (atomic, sha256 manifest) every `ckpt_every` steps and
   every `ckpt_minutes` of work, holding the recipe state, every rank's RNG states and the data
   position, so a resumed run continues bit-for-bit;
@@ -146,6 +147,7 @@ class Trainer:
         self.total_steps = config.steps if config.steps is not None else config.epochs * self.batches_per_epoch
         self.step = 0
         self.last_metrics: dict[str, float] = {}
+        self._window: dict[str, list[float]] = {}   # loss values since the last log row (checkpointed)
 
     # ----------------------------------------------------------------- set-up
     def _pick_device(self, device: str) -> torch.device:
@@ -181,7 +183,6 @@ class Trainer:
         cfg = self.config
         start_step, started = self.step, time.monotonic()
         self._saved_at = started
-        window: dict[str, list[float]] = {}
         bar = tqdm(total=self.total_steps, initial=self.step, desc=self.recipe.name,
                    disable=not cfg.progress or self.rank != 0, dynamic_ncols=True)
         stop = False
@@ -195,11 +196,11 @@ class Trainer:
                     self.step += 1
                     bar.update(1)
                     for key, value in metrics.items():
-                        window.setdefault(key, []).append(float(value))
+                        self._window.setdefault(key, []).append(float(value))
                     if self.step % cfg.log_every == 0 or self.step == self.total_steps:
-                        self._log(window, epoch)
+                        self._log(self._window, epoch)
                         bar.set_postfix({k: f"{v:.3g}" for k, v in list(self.last_metrics.items())[:4]})
-                        window = {}
+                        self._window = {}
                     if self.step % cfg.ckpt_every == 0 or self._save_due():
                         self.save()
                     stop = self._should_stop(start_step, started)
@@ -209,8 +210,9 @@ class Trainer:
             bar.close()
             if self.world > 1:
                 self.recipe.unwrap_ddp()
-        if window:
-            self._log(window, (self.step - 1) // self.batches_per_epoch)
+        if self._window:
+            self._log(self._window, (self.step - 1) // self.batches_per_epoch)
+            self._window = {}
         self.save()
         return TrainResult(self.step, self.step >= self.total_steps, self.ckpt_path, dict(self.last_metrics))
 
@@ -311,18 +313,20 @@ class Trainer:
 
     # ----------------------------------------------------------------- checkpoints
     def save(self) -> Path:
-        """Write ``last.pt``/``last.json`` atomically (rank 0), with every rank's RNG states."""
+        """Write ``last.pt``/``last.json`` atomically (rank 0), with every rank's RNG states and the loss
+        values it has not logged yet (so the first log row after a resume averages the same steps)."""
         self._average_buffers()
-        rng = _rng_state()
+        local = {"rng": _rng_state(), "window": self._window}
         if self.world > 1:
             states: list[Any] = [None] * self.world
-            dist.all_gather_object(states, rng)
+            dist.all_gather_object(states, local)
         else:
-            states = [rng]
+            states = [local]
         if self.rank == 0:
             state = {
                 "recipe": self.recipe.state_dict(),
-                "trainer": {"step": self.step, "rng": states},
+                "trainer": {"step": self.step, "rng": [s["rng"] for s in states],
+                            "window": [s["window"] for s in states]},
             }
             manifest = {
                 **self.recipe.manifest(),
@@ -374,6 +378,8 @@ class Trainer:
         self.recipe.load_state_dict(state["recipe"])
         self.step = int(state["trainer"]["step"])
         _set_rng_state(state["trainer"]["rng"][self.rank])
+        windows = state["trainer"].get("window") or [{}] * self.world    # none in checkpoints of older versions
+        self._window = {k: [float(x) for x in v] for k, v in windows[self.rank].items()}
         self.last_metrics = dict(manifest.get("metrics", {}))
 
     def _average_buffers(self) -> None:

@@ -80,6 +80,28 @@ def _kill_at(step: int):
     return on_log
 
 
+def test_a_log_row_spanning_a_kill_averages_the_same_steps(tmp_path, monkeypatch):
+    """Checkpoints at steps 2, 4, 6 and log rows at 3, 6: the row of step 3 averages steps 1-3 also when the
+    run died right after step 2's checkpoint (the loss values not yet logged are in the checkpoint)."""
+    save = Trainer.save
+
+    def killed_after_step_2(self):
+        path = save(self)
+        if self.step == 2:
+            raise _Killed
+        return path
+
+    monkeypatch.setattr(Trainer, "save", killed_after_step_2)
+    with pytest.raises(_Killed):
+        Trainer(make_recipe(), PairDataset(), config(tmp_path / "killed", log_every=3)).fit()
+    monkeypatch.setattr(Trainer, "save", save)
+    assert _step(tmp_path / "killed") == 2 and not (tmp_path / "killed" / "metrics.csv").exists()
+    Trainer(make_recipe(), PairDataset(), config(tmp_path / "killed", log_every=3)).fit()
+    Trainer(make_recipe(), PairDataset(), config(tmp_path / "straight", log_every=3)).fit()
+    for name in ("metrics.jsonl", "metrics.csv"):
+        assert (tmp_path / "killed" / name).read_text() == (tmp_path / "straight" / name).read_text()
+
+
 @pytest.mark.parametrize("minutes, kept", [(0.0, 2), (None, -1)])
 def test_the_trainer_also_checkpoints_by_the_clock(tmp_path, minutes, kept):
     cfg = config(tmp_path, steps=6, ckpt_every=100, ckpt_minutes=minutes)
