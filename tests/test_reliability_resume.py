@@ -290,6 +290,91 @@ def test_a_compress_killed_in_its_supernet_resumes_to_the_uninterrupted_student(
     assert searched[0] == searched[1]                         # the resumed supernet scores every candidate alike
 
 
+def _compress_child(shipped, args: list[str], slow: str) -> subprocess.Popen:
+    """`gancomp-lite compress args` in a child process on the tiny tree, with `slow` (code) run before it."""
+    return _child(
+        "import functools, time, torch; torch.set_num_threads(1)\n"
+        "from pathlib import Path\n"
+        "from gancomp_lite import teachers\n"
+        "from gancomp_lite.cli import main\n"
+        "from gancomp_lite.compress import pipeline, search\n"
+        "from gancomp_lite.train import Trainer\n"
+        "from test_reliability_resume import tiny_splits\n"
+        f"teachers.quick_splits = tiny_splits(Path({str(shipped['data'])!r}))\n"
+        f"{slow}\n"
+        f"main({args!r})\n")
+
+
+def _record_starts(monkeypatch) -> list[tuple[str, int]]:
+    """(out folder name, step it starts from) of every Trainer run from now on in this process."""
+    starts = []
+    prepare = Trainer._prepare
+    monkeypatch.setattr(Trainer, "_prepare", lambda self: prepare(self) or starts.append((self.out_dir.name, self.step)))
+    return starts
+
+
+def test_a_compress_killed_in_its_finetuning_resumes_to_the_uninterrupted_student(shipped, tiny_compress, tmp_path,
+                                                                                  monkeypatch):
+    out = tmp_path / "killed"
+    args = _compress(shipped, out, "--steps-finetune", "8")               # argparse takes the last one
+    proc = _compress_child(shipped, args,                                 # 0.3 s per fine-tuning step only
+                           "save_due = Trainer._save_due\n"
+                           "Trainer._save_due = lambda self: (self.out_dir.name == 'finetune' and time.sleep(0.3)) "
+                           "or save_due(self)")
+    _kill_when(proc, lambda: _step(out / "finetune") >= 2, timeout=60)
+    killed_at = _step(out / "finetune")
+    assert 2 <= killed_at < 8 and _step(out / "supernet") == 8
+    assert (out / "search.json").exists() and not (out / "student.pt").exists()
+    load_checkpoint(out / "finetune" / "last.pt")                        # whole: written atomically
+    starts = _record_starts(monkeypatch)
+    assert main(args) == 0                                                # the same command again
+    assert starts == [("supernet", 8), ("finetune", killed_at)]           # resumed, not trained again
+    assert main(_compress(shipped, tmp_path / "straight", "--steps-finetune", "8")) == 0
+    assert_same(_student(tmp_path / "straight"), _student(out))
+    assert_same(load_checkpoint(tmp_path / "straight" / "finetune" / "last.pt")[0]["recipe"],
+                load_checkpoint(out / "finetune" / "last.pt")[0]["recipe"])
+    assert ((out / "finetune" / "metrics.csv").read_text()
+            == (tmp_path / "straight" / "finetune" / "metrics.csv").read_text())
+
+
+def _saved_scores(out: Path) -> dict[str, dict[str, float]]:
+    try:
+        return json.loads((out / "search_scores.json").read_text())["scores"]
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def test_a_compress_killed_in_its_search_resumes_without_rescoring(shipped, tiny_compress, tmp_path, monkeypatch):
+    from gancomp_lite.compress.search import CandidateScorer
+
+    out = tmp_path / "killed"
+    args = _compress(shipped, out, "--candidates", "6")
+    proc = _compress_child(shipped, args,                 # 0.5 s per candidate, each saved as soon as scored
+                           "score = search.CandidateScorer.__call__\n"
+                           "search.CandidateScorer.__call__ = lambda self, config: time.sleep(0.5) or score(self, config)\n"
+                           "pipeline.search = functools.partial(search.search, save_every=0.0)")
+    _kill_when(proc, lambda: len(_saved_scores(out)) >= 2, timeout=60)
+    saved = _saved_scores(out)
+    assert 2 <= len(saved) < 6 and not (out / "search.json").exists() and not (out / "finetune").exists()
+
+    scored = []
+    score = CandidateScorer.__call__
+    monkeypatch.setattr(CandidateScorer, "__call__",
+                        lambda self, config: scored.append(self.space.encode(config)) or score(self, config))
+    starts = _record_starts(monkeypatch)
+    assert main(args) == 0                                                # the same command again
+    assert starts == [("supernet", 8), ("finetune", 0)]
+    resumed = json.loads((out / "search.json").read_text())["candidates"]
+    assert len(resumed) == 6 and len(scored) == 6 - len(saved)
+    assert not set(scored) & set(saved)                                   # what the killed run saved is reused
+    assert {c["config"] for c in resumed} == set(scored) | set(saved)
+    scored.clear()
+    assert main(_compress(shipped, tmp_path / "straight", "--candidates", "6")) == 0
+    assert len(scored) == 6
+    assert json.loads((tmp_path / "straight" / "search.json").read_text())["candidates"] == resumed
+    assert_same(_student(tmp_path / "straight"), _student(out))
+
+
 def test_a_compress_rerun_with_other_settings_is_refused_and_fresh_starts_over(shipped, tiny_compress, tmp_path,
                                                                               capsys):
     out = tmp_path / "run"
