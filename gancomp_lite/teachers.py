@@ -310,7 +310,8 @@ def train_teacher(arch: str, preset: str = "quick", seed: int = 0, work_dir: Pat
     run = prepare_teacher(arch, preset, seed, out_dir)
     spec = run.spec
     config = TrainConfig(out_dir=str(Path(work_dir) / arch), steps=spec.steps, batch_size=spec.batch_size,
-                         lr=spec.lr, betas=spec.betas, seed=seed, log_every=25, ckpt_every=250,
+                         lr=spec.lr, betas=spec.betas, seed=seed, log_every=25,
+                         ckpt_every=max(1, min(250, spec.steps // 4)),   # 250 for every quick spec; short runs too
                          time_budget_s=time_budget_s, progress=progress, device=device)
     start = time.perf_counter()
     result = Trainer(run.recipe, run.train, config).fit()

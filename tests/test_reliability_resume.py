@@ -435,6 +435,72 @@ def test_compress_runs_at_its_thread_count_and_a_resume_at_another_is_refused(sh
     assert "threads: 2 there, 1 now" in capsys.readouterr().err
 
 
+# ----------------------------------------------------------------------------- teacher training
+def tiny_teacher(root: Path):
+    """(`teachers._data`, resnet9 `TeacherSpec`) for `gancomp-lite teachers train` on the tiny tree at `root`:
+    the quick preset's 64 px, 8 steps of batch 4 (so checkpoints every 2 steps) of a narrow resnet9."""
+    from dataclasses import replace
+
+    from data_tools.dataset import load_splits
+    from gancomp_lite.teachers import QUICK_TEACHERS
+
+    def data(preset="quick", seed=0):
+        return (root, *load_splits(root, "multipie", size=64))
+
+    return data, replace(QUICK_TEACHERS["resnet9"], knobs=KNOBS, steps=8, batch_size=4)
+
+
+def _teachers_train(work: Path, out: Path) -> list[str]:
+    return ["teachers", "train", "--arch", "resnet9", "--work-dir", str(work), "--out", str(out)]
+
+
+def _weights_without_teacher(shipped, folder: Path) -> Path:
+    """A weights folder holding the identity network and the judge (what scoring a new teacher reads)."""
+    import shutil
+
+    folder.mkdir()
+    for name in ("lightcnn-quick", "judge-quick"):
+        for suffix in (".pt", ".json"):
+            shutil.copy(shipped["weights"] / (name + suffix), folder)
+    return folder
+
+
+def test_a_teacher_training_killed_mid_run_resumes_to_the_uninterrupted_teacher(shipped, tmp_path, monkeypatch):
+    from gancomp_lite import teachers
+
+    work, out = tmp_path / "killed", _weights_without_teacher(shipped, tmp_path / "weights")
+    args = _teachers_train(work, out)
+    proc = _child(                                            # 0.3 s per step, so that the poll sees step 2
+        "import time, torch; torch.set_num_threads(1)\n"
+        "from pathlib import Path\n"
+        "from gancomp_lite import teachers\n"
+        "from gancomp_lite.cli import main\n"
+        "from gancomp_lite.train import Trainer\n"
+        "from test_reliability_resume import tiny_teacher\n"
+        f"teachers._data, teachers.QUICK_TEACHERS['resnet9'] = tiny_teacher(Path({str(shipped['data'])!r}))\n"
+        "save_due = Trainer._save_due\n"
+        "Trainer._save_due = lambda self: time.sleep(0.3) or save_due(self)\n"
+        f"main({args!r})\n")
+    _kill_when(proc, lambda: _step(work / "resnet9") >= 2, timeout=60)
+    killed_at = _step(work / "resnet9")
+    assert 2 <= killed_at < 8 and not (out / "resnet9-quick.pt").exists()
+    load_checkpoint(work / "resnet9" / "last.pt")             # whole: written atomically
+
+    data, spec = tiny_teacher(shipped["data"])
+    monkeypatch.setattr(teachers, "_data", data)
+    monkeypatch.setitem(teachers.QUICK_TEACHERS, "resnet9", spec)
+    starts = _record_starts(monkeypatch)
+    assert main(args) == 0                                    # the same command again
+    assert starts == [("resnet9", killed_at)]                 # resumed, not trained again
+    straight = _weights_without_teacher(shipped, tmp_path / "weights-straight")
+    assert main(_teachers_train(tmp_path / "straight", straight)) == 0
+    assert_same(load_checkpoint(tmp_path / "straight" / "resnet9" / "last.pt")[0]["recipe"],
+                load_checkpoint(work / "resnet9" / "last.pt")[0]["recipe"])
+    shipped_g = [load_checkpoint(folder / "resnet9-quick.pt")[0]["G"] for folder in (straight, out)]
+    assert_same(*shipped_g)
+    assert (work / "resnet9" / "metrics.csv").read_text() == (tmp_path / "straight" / "resnet9" / "metrics.csv").read_text()
+
+
 # ----------------------------------------------------------------------------- SynthPIE re-render
 def test_a_killed_synthpie_rerender_keeps_the_old_tree(tmp_path):
     from data_tools.dataset import load_records
