@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -501,14 +500,11 @@ def _run(args: argparse.Namespace) -> int:
     generators: Sequence[tuple[str, nn.Module | None]] = (
         [(p.stem, load_generator(p).to(args.device)) for p in args.generator] or [("raw profiles", None)]
     )
-    try:
-        results = {name: {**evaluate(test, identity_net, gen, gallery=gallery,
-                                     gallery_illumination=args.gallery_illumination, batch_size=args.batch_size,
-                                     device=args.device, per_probe=True, seed=args.seed), "scored_by": scorer}
-                   for name, gen in generators}
-    except NonFiniteError as err:
-        print(f"gancomp-lite eval: error: {err}", file=sys.stderr)
-        return 2
+    # a NonFiniteError (NaN or Inf outputs or features) reaches gancomp_lite.cli.main: one line, exit 1
+    results = {name: {**evaluate(test, identity_net, gen, gallery=gallery,
+                                 gallery_illumination=args.gallery_illumination, batch_size=args.batch_size,
+                                 device=args.device, per_probe=True, seed=args.seed), "scored_by": scorer}
+               for name, gen in generators}
     names = list(results)
     paired = {f"{name} - {names[0]}": compare(results[names[0]], results[name], seed=args.seed)
               for name in names[1:] if "rank1" in results[name]}

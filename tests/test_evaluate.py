@@ -222,16 +222,18 @@ def test_command_line_on_a_multipie_tree(tmp_path, monkeypatch, capsys):
     assert args.func(args) == 0
     assert "other - recolor (rank-1 points, paired 95% interval): 90: " in capsys.readouterr().out
 
-    # NaN weights: one line on stderr, exit 2, no score
+    # NaN weights: the run failed (exit 1, as a NaN loss or search score), one line on stderr, no score
+    from gancomp_lite.cli import main
+
     broken = _Recolor()
     torch.nn.init.constant_(broken.mix.weight, float("nan"))
     nan_path = tmp_path / "nan.pt"
     save_checkpoint(nan_path, broken.state_dict(), {"arch": "fake", "config": None, "size": 16})
-    args = parser.parse_args(base + ["--generator", str(nan_path), "--json"])
-    assert args.func(args) == 2
+    assert main(base + ["--generator", str(nan_path), "--json"]) == 1
     captured = capsys.readouterr()
     errors = [line for line in captured.err.splitlines() if "error" in line]     # besides progress bars
-    assert captured.out == "" and len(errors) == 1 and "non-finite" in errors[0]
+    assert captured.out == "" and len(errors) == 1 and "Traceback" not in captured.err
+    assert errors[0].startswith("gancomp-lite eval: error: the generator") and "non-finite" in errors[0]
 
 
 # ------------------------------------------------------------------ intervals and paired differences
