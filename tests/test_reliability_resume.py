@@ -424,15 +424,19 @@ def test_compress_runs_at_its_thread_count_and_a_resume_at_another_is_refused(sh
     with pytest.raises(P.CompressError, match="--threads must be at least 1"):
         P.CompressSettings("resnet9", ratio=2, threads=0)
     seen = []
-    train_supernet = P.train_supernet
-    monkeypatch.setattr(P, "train_supernet", lambda *a, **k: seen.append(torch.get_num_threads()) or train_supernet(*a, **k))
+
+    def killed_in_the_supernet(*args, **kwargs):                     # the count it trains at, then stop
+        seen.append(torch.get_num_threads())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(P, "train_supernet", killed_in_the_supernet)
     before = torch.get_num_threads()
-    assert main(_compress(shipped, tmp_path, "--threads", "2")) == 0
-    assert seen == [2] and torch.get_num_threads() == before          # restored afterwards
-    assert json.loads((tmp_path / "settings.json").read_text())["threads"] == 2
+    assert main(_compress(shipped, tmp_path, "--threads", "3")) == 130
+    assert seen == [3] and torch.get_num_threads() == before          # restored afterwards
+    assert json.loads((tmp_path / "settings.json").read_text())["threads"] == 3
     capsys.readouterr()
     assert main(_compress(shipped, tmp_path, "--threads", "1")) == 2
-    assert "threads: 2 there, 1 now" in capsys.readouterr().err
+    assert "threads: 3 there, 1 now" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- teacher training
