@@ -312,7 +312,8 @@ def train_teacher(arch: str, preset: str = "quick", seed: int = 0, work_dir: Pat
     config = TrainConfig(out_dir=str(Path(work_dir) / arch), steps=spec.steps, batch_size=spec.batch_size,
                          lr=spec.lr, betas=spec.betas, seed=seed, log_every=25,
                          ckpt_every=max(1, min(250, spec.steps // 4)),   # 250 for every quick spec; short runs too
-                         time_budget_s=time_budget_s, progress=progress, device=device)
+                         time_budget_s=time_budget_s, progress=progress, device=device,
+                         fingerprint=_sources(run, out_dir))
     start = time.perf_counter()
     result = Trainer(run.recipe, run.train, config).fit()
     if not result.finished:
@@ -325,6 +326,12 @@ def train_teacher(arch: str, preset: str = "quick", seed: int = 0, work_dir: Pat
                         steps=result.step, batch_size=spec.batch_size, lr=spec.lr, recipe=run.recipe.name,
                         recipe_options=options_manifest(spec.options), device=next(run.generator.parameters()).device.type,
                         train_seconds_last_call=seconds, **scores)
+
+
+def _sources(run: TeacherRun, weights_dir: Path) -> dict[str, Any]:
+    """The data (root, training pairs) and loss network a teacher learns from: a resume with others is refused."""
+    identity = identity_sha256(run.preset, weights_dir) if run.spec.needs_identity else None
+    return {"data": str(Path(run.root).resolve()), "train_pairs": len(run.train), "identity": identity}
 
 
 def options_manifest(options: dict[str, Any]) -> dict[str, Any]:

@@ -505,6 +505,31 @@ def test_a_teacher_training_killed_mid_run_resumes_to_the_uninterrupted_teacher(
     assert (work / "resnet9" / "metrics.csv").read_text() == (tmp_path / "straight" / "resnet9" / "metrics.csv").read_text()
 
 
+def test_a_teacher_resumed_on_other_data_is_refused_naming_it(shipped, tmp_path, monkeypatch, capsys):
+    from gancomp_lite import teachers
+
+    work, out = tmp_path / "work", _weights_without_teacher(shipped, tmp_path / "weights")
+    data, spec = tiny_teacher(shipped["data"])
+    monkeypatch.setitem(teachers.QUICK_TEACHERS, "resnet9", spec)
+    monkeypatch.setattr(teachers, "_data", data)
+    save_due = Trainer._save_due
+
+    def killed_after_step_3(self) -> bool:
+        if self.step == 3:
+            raise KeyboardInterrupt
+        return save_due(self)
+
+    monkeypatch.setattr(Trainer, "_save_due", killed_after_step_3)
+    assert main(_teachers_train(work, out)) == 130 and _step(work / "resnet9") == 2
+    monkeypatch.setattr(Trainer, "_save_due", save_due)
+    monkeypatch.setattr(teachers, "_data", tiny_teacher(shipped["data2"])[0])
+    capsys.readouterr()
+    assert main(_teachers_train(work, out)) == 2
+    err = capsys.readouterr().err
+    assert "fingerprint.data" in err and err.count("\n") == 1
+    assert _step(work / "resnet9") == 2 and not (out / "resnet9-quick.pt").exists()
+
+
 # ----------------------------------------------------------------------------- SynthPIE re-render
 def test_a_killed_synthpie_rerender_keeps_the_old_tree(tmp_path):
     from data_tools.dataset import load_records
