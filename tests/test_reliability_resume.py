@@ -49,6 +49,20 @@ def _step(out: Path) -> int:
         return -1
 
 
+def _interrupt_after(monkeypatch, step: int):
+    """Make every Trainer stop (KeyboardInterrupt: exit 130) right after `step`, before any later save;
+    returns the call that lets them run on."""
+    save_due = Trainer._save_due
+
+    def interrupted(self) -> bool:
+        if self.step == step:
+            raise KeyboardInterrupt
+        return save_due(self)
+
+    monkeypatch.setattr(Trainer, "_save_due", interrupted)
+    return lambda: monkeypatch.setattr(Trainer, "_save_due", save_due)
+
+
 # ----------------------------------------------------------------------------- the Trainer
 def test_a_trainer_killed_mid_run_resumes_to_the_same_tensors(tmp_path):
     out = tmp_path / "killed"
@@ -198,17 +212,10 @@ def _student(out: Path) -> dict[str, torch.Tensor]:
 
 def test_distill_checkpoints_before_its_end_and_a_killed_run_resumes_exactly(shipped, tmp_path, monkeypatch):
     assert main(_distill(shipped, tmp_path / "straight")) == 0
-    original = Trainer._save_due
-
-    def killed_after_step_3(self) -> bool:           # dies right after step 3, before any later save
-        if self.step == 3:
-            raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(Trainer, "_save_due", killed_after_step_3)
+    run_on = _interrupt_after(monkeypatch, 3)
     assert main(_distill(shipped, tmp_path / "killed")) == 130
     assert _step(tmp_path / "killed") == 2 and not (tmp_path / "killed" / "student.pt").exists()
-    monkeypatch.setattr(Trainer, "_save_due", original)
+    run_on()
     assert main(_distill(shipped, tmp_path / "killed")) == 0
     assert_same(_student(tmp_path / "straight"), _student(tmp_path / "killed"))
     summary = json.loads((tmp_path / "killed" / "summary.json").read_text())
@@ -267,31 +274,12 @@ def tiny_compress(shipped, monkeypatch):
     monkeypatch.setattr(teachers, "quick_splits", tiny_splits(shipped["data"]))
 
 
-def test_a_compress_killed_in_its_supernet_resumes_to_the_uninterrupted_student(shipped, tiny_compress, tmp_path):
-    out = tmp_path / "killed"
-    args = _compress(shipped, out)
-    proc = _child(                                            # 0.3 s per step, so that the poll sees step 2
-        "import time, torch; torch.set_num_threads(1)\n"
-        "from pathlib import Path\n"
-        "from gancomp_lite import teachers\n"
-        "from gancomp_lite.cli import main\n"
-        "from gancomp_lite.train import Trainer\n"
-        "from test_reliability_resume import tiny_splits\n"
-        f"teachers.quick_splits = tiny_splits(Path({str(shipped['data'])!r}))\n"
-        "save_due = Trainer._save_due\n"
-        "Trainer._save_due = lambda self: time.sleep(0.3) or save_due(self)\n"
-        f"main({args!r})\n")
-    _kill_when(proc, lambda: _step(out / "supernet") >= 2, timeout=60)
-    assert 2 <= _step(out / "supernet") < 8 and not (out / "search_scores.json").exists()
-    assert main(args) == 0                                    # the same command again
-    assert main(_compress(shipped, tmp_path / "straight")) == 0
-    assert_same(_student(tmp_path / "straight"), _student(out))
-    searched = [json.loads((folder / "search.json").read_text())["candidates"] for folder in (out, tmp_path / "straight")]
-    assert searched[0] == searched[1]                         # the resumed supernet scores every candidate alike
+SLOW_STEPS = ("save_due = Trainer._save_due\n"                    # 0.3 s per step, so that the poll sees step 2
+              "Trainer._save_due = lambda self: time.sleep(0.3) or save_due(self)")
 
 
-def _compress_child(shipped, args: list[str], slow: str) -> subprocess.Popen:
-    """`gancomp-lite compress args` in a child process on the tiny tree, with `slow` (code) run before it."""
+def _cli_child(args: list[str], setup: str) -> subprocess.Popen:
+    """`gancomp-lite args` in a child process, with `setup` (code: point it at tiny data, slow it down) run first."""
     return _child(
         "import functools, time, torch; torch.set_num_threads(1)\n"
         "from pathlib import Path\n"
@@ -299,10 +287,27 @@ def _compress_child(shipped, args: list[str], slow: str) -> subprocess.Popen:
         "from gancomp_lite.cli import main\n"
         "from gancomp_lite.compress import pipeline, search\n"
         "from gancomp_lite.train import Trainer\n"
-        "from test_reliability_resume import tiny_splits\n"
-        f"teachers.quick_splits = tiny_splits(Path({str(shipped['data'])!r}))\n"
-        f"{slow}\n"
+        "from test_reliability_resume import tiny_splits, tiny_teacher\n"
+        f"{setup}\n"
         f"main({args!r})\n")
+
+
+def _compress_child(shipped, args: list[str], slow: str = SLOW_STEPS) -> subprocess.Popen:
+    """`gancomp-lite compress args` in a child process on the tiny tree, with `slow` (code) run before it."""
+    return _cli_child(args, f"teachers.quick_splits = tiny_splits(Path({str(shipped['data'])!r}))\n{slow}")
+
+
+def test_a_compress_killed_in_its_supernet_resumes_to_the_uninterrupted_student(shipped, tiny_compress, tmp_path):
+    out = tmp_path / "killed"
+    args = _compress(shipped, out)
+    proc = _compress_child(shipped, args)
+    _kill_when(proc, lambda: _step(out / "supernet") >= 2, timeout=60)
+    assert 2 <= _step(out / "supernet") < 8 and not (out / "search_scores.json").exists()
+    assert main(args) == 0                                    # the same command again
+    assert main(_compress(shipped, tmp_path / "straight")) == 0
+    assert_same(_student(tmp_path / "straight"), _student(out))
+    searched = [json.loads((folder / "search.json").read_text())["candidates"] for folder in (out, tmp_path / "straight")]
+    assert searched[0] == searched[1]                         # the resumed supernet scores every candidate alike
 
 
 def _record_starts(monkeypatch) -> list[tuple[str, int]]:
@@ -400,17 +405,10 @@ def test_compress_ckpt_minutes_reaches_both_trainers_and_may_change_on_resume(sh
     configs = []
     train_config = P._train_config
     monkeypatch.setattr(P, "_train_config", lambda *args: configs.append(train_config(*args)) or configs[-1])
-    save_due = Trainer._save_due
-
-    def killed_after_step_3(self) -> bool:
-        if self.step == 3:
-            raise KeyboardInterrupt
-        return save_due(self)
-
-    monkeypatch.setattr(Trainer, "_save_due", killed_after_step_3)
+    run_on = _interrupt_after(monkeypatch, 3)
     assert main(_compress(shipped, tmp_path, "--ckpt-minutes", "30")) == 130
     assert _step(tmp_path / "supernet") == 2 and [c.ckpt_minutes for c in configs] == [30.0]
-    monkeypatch.setattr(Trainer, "_save_due", save_due)
+    run_on()
     assert main(_compress(shipped, tmp_path, "--ckpt-minutes", "0.5")) == 0   # resumed, not refused
     assert [c.ckpt_minutes for c in configs] == [30.0, 0.5, 0.5]
     assert "ckpt_minutes" not in json.loads((tmp_path / "settings.json").read_text())
@@ -474,17 +472,8 @@ def test_a_teacher_training_killed_mid_run_resumes_to_the_uninterrupted_teacher(
 
     work, out = tmp_path / "killed", _weights_without_teacher(shipped, tmp_path / "weights")
     args = _teachers_train(work, out)
-    proc = _child(                                            # 0.3 s per step, so that the poll sees step 2
-        "import time, torch; torch.set_num_threads(1)\n"
-        "from pathlib import Path\n"
-        "from gancomp_lite import teachers\n"
-        "from gancomp_lite.cli import main\n"
-        "from gancomp_lite.train import Trainer\n"
-        "from test_reliability_resume import tiny_teacher\n"
-        f"teachers._data, teachers.QUICK_TEACHERS['resnet9'] = tiny_teacher(Path({str(shipped['data'])!r}))\n"
-        "save_due = Trainer._save_due\n"
-        "Trainer._save_due = lambda self: time.sleep(0.3) or save_due(self)\n"
-        f"main({args!r})\n")
+    proc = _cli_child(args, "teachers._data, teachers.QUICK_TEACHERS['resnet9'] = "
+                            f"tiny_teacher(Path({str(shipped['data'])!r}))\n{SLOW_STEPS}")
     _kill_when(proc, lambda: _step(work / "resnet9") >= 2, timeout=60)
     killed_at = _step(work / "resnet9")
     assert 2 <= killed_at < 8 and not (out / "resnet9-quick.pt").exists()
@@ -512,16 +501,9 @@ def test_a_teacher_resumed_on_other_data_is_refused_naming_it(shipped, tmp_path,
     data, spec = tiny_teacher(shipped["data"])
     monkeypatch.setitem(teachers.QUICK_TEACHERS, "resnet9", spec)
     monkeypatch.setattr(teachers, "_data", data)
-    save_due = Trainer._save_due
-
-    def killed_after_step_3(self) -> bool:
-        if self.step == 3:
-            raise KeyboardInterrupt
-        return save_due(self)
-
-    monkeypatch.setattr(Trainer, "_save_due", killed_after_step_3)
+    run_on = _interrupt_after(monkeypatch, 3)
     assert main(_teachers_train(work, out)) == 130 and _step(work / "resnet9") == 2
-    monkeypatch.setattr(Trainer, "_save_due", save_due)
+    run_on()
     monkeypatch.setattr(teachers, "_data", tiny_teacher(shipped["data2"])[0])
     capsys.readouterr()
     assert main(_teachers_train(work, out)) == 2
