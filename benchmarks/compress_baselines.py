@@ -1,6 +1,6 @@
 """At equal MACs: the searched-and-fine-tuned student against two baselines with the same total steps.
 
-    OMP_NUM_THREADS=2 python benchmarks/compress_baselines.py --run runs/compress/pim-quick --md docs/compress_baselines_pim.md
+    python benchmarks/compress_baselines.py --run runs/compress/pim-quick --md docs/compress_baselines_pim.md
 
 `--run` is a finished `gancomp-lite compress` folder. Its budget and schedule (supernet + fine-tuning
 steps) fix the baselines:
@@ -44,6 +44,7 @@ def main() -> None:
     recorded = json.loads((args.run / "settings.json").read_text())
     fingerprint = recorded.pop("fingerprint")          # the run's teacher and data: the baselines learn from the same
     settings = CompressSettings(**recorded)
+    torch.set_num_threads(settings.threads)            # the run's count: CPU float sums depend on it
     report = json.loads((args.run / "report.json").read_text())
     bundle = load_bundle(settings.teacher, settings.preset)
     arch, knobs, size = bundle.arch, bundle.student_knobs, bundle.size
@@ -95,7 +96,7 @@ def main() -> None:
         lines.append(f"| {name} | `{configs[name]}` | {cost.macs(space.decode(configs[name]), CONVENTION) / 1e6:.1f} | "
                      f"{100 * result['rank1']['mean']:.1f} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}] | {paired} | "
                      f"{result['l1']:.4f} | {result['ssim']:.3f} |")
-    lines += ["", f"Command: `OMP_NUM_THREADS=2 python benchmarks/compress_baselines.py --run {args.run}` "
+    lines += ["", f"Command: `python benchmarks/compress_baselines.py --run {args.run}` "
               f"({time.perf_counter() - started:.0f} s in this call)."]
     table = "\n".join(lines)
     print(table)
