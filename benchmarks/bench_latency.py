@@ -4,13 +4,14 @@
         [--backends eager,channels_last,torchscript,onnxruntime] [--warmup 100] [--runs 100] [--predictor] \
         [--out runs/bench_latency]
 
-Cases (students are untrained: latency does not depend on the weights' values):
+Cases (students built from a config are untrained: latency does not depend on the weights' values):
     resnet9-quick   the shipped quick ResNet-9 teacher (64 px, ngf 24) against GAN Compression's mobile
                     config scaled to its widths (8_8_12_8_12_12_8_8, mobile-resnet9)
     resnet9-256     GAN Compression's own setting: ResNet-9 (ngf 64, 256 px) against its released
                     mobile student 16_16_32_16_32_32_16_16
     tpgan-quick     the shipped quick TP-GAN teacher (64 px, base 8) against its smallest config
     tpgan-full      the official TP-GAN (128 px, base 64) against a config with ~10x fewer MACs
+    tpgan-shipped   the shipped quick TP-GAN teacher against its shipped compressed student (trained)
 Each case prints the Table-4-style markdown table, the roof (one large dense conv), the time and
 MACs per layer kind of teacher and student, and with --predictor the latency table's error on
 sampled configs; everything is also written as JSON under --out. Uptime's load is in the table.
@@ -41,13 +42,14 @@ CASES = {
                     "config": channel_space("tpgan", 64, base=8, step=4).encode(
                         channel_space("tpgan", 64, base=8, step=4).smallest())},
     "tpgan-full": {"arch": "tpgan", "size": 128, "knobs": {}, "config": TPGAN_FULL_STUDENT},
+    "tpgan-shipped": {"arch": "tpgan", "student": "gancomp_lite/weights/tpgan-quick-compressed.pt"},
 }
 
 
 def layer_kinds(case: dict, threads: int, runs: int) -> list[dict]:
     """Time and MACs per layer kind of the case's teacher and student (eager)."""
     rows = []
-    models = load_models(case["arch"], None, case["config"], case.get("size"), case.get("knobs"),
+    models = load_models(case["arch"], case.get("student"), case.get("config"), case.get("size"), case.get("knobs"),
                          case.get("student_arch"))
     for role, model, info, _ in models:
         times = time_by_layer_kind(model, example_inputs(model, info["size"]), runs=runs, warmup=2, threads=threads)
@@ -90,7 +92,7 @@ def main() -> None:
                     f"--threads {args.threads}", f"--backends {args.backends}", f"--warmup {args.warmup}",
                     f"--runs {args.runs}"] + (["--predictor"] if args.predictor else []))}
 
-    report = bench(case["arch"], None, case["config"], case.get("size"), case.get("knobs"), args.backends.split(","),
+    report = bench(case["arch"], case.get("student"), case.get("config"), case.get("size"), case.get("knobs"), args.backends.split(","),
                    args.warmup, args.runs, args.threads, roofline=True, student_arch=case.get("student_arch"))
     result["bench"] = report.to_dict()
     print(report.to_markdown(), "\n", flush=True)
