@@ -12,6 +12,8 @@ Cases (students built from a config are untrained: latency does not depend on th
     tpgan-quick     the shipped quick TP-GAN teacher (64 px, base 8) against its smallest config
     tpgan-full      the official TP-GAN (128 px, base 64) against a config with ~10x fewer MACs
     tpgan-shipped   the shipped quick TP-GAN teacher against its shipped compressed student (trained)
+    tpgan-shipped-dense  the same student widths built without separable convolutions (untrained), against
+                    the teacher's architecture (untrained): what the depthwise layers buy in time
 Each case prints the Table-4-style markdown table, the roof (one large dense conv), the time and
 MACs per layer kind of teacher and student, and with --predictor the latency table's error on
 sampled configs; everything is also written as JSON under --out. Uptime's load is in the table.
@@ -34,6 +36,7 @@ from gancomp_lite.models.registry import channel_space  # noqa: E402
 from gancomp_lite.viz.bench import plot_roofline  # noqa: E402
 
 TPGAN_FULL_STUDENT = "16_16_40_80_152_152_80_40_16_232_128_64_24_64_16_16_40_80_152"   # 9.9x fewer MACs
+TPGAN_SHIPPED_STUDENT = "2_4_16_16_2_14_14_4_4_22_2_24_12_20_6_8_4_32_26"  # gancomp_lite/weights/tpgan-quick-compressed.pt
 CASES = {
     "resnet9-quick": {"arch": "resnet9", "config": "8_8_12_8_12_12_8_8", "student_arch": "mobile-resnet9"},
     "resnet9-256": {"arch": "resnet9", "size": 256, "knobs": {"ngf": 64}, "config": "16_16_32_16_32_32_16_16",
@@ -43,6 +46,8 @@ CASES = {
                         channel_space("tpgan", 64, base=8, step=4).smallest())},
     "tpgan-full": {"arch": "tpgan", "size": 128, "knobs": {}, "config": TPGAN_FULL_STUDENT},
     "tpgan-shipped": {"arch": "tpgan", "student": "gancomp_lite/weights/tpgan-quick-compressed.pt"},
+    "tpgan-shipped-dense": {"arch": "tpgan", "size": 64, "knobs": {"base": 8, "step": 2},
+                            "config": TPGAN_SHIPPED_STUDENT},
 }
 
 
