@@ -1,11 +1,13 @@
 """Write docs/results.md from the shipped compressed students (the paper's Tables 1 and 3, Figure 3).
 
-    python benchmarks/compress_results.py --runs runs/compress
+    python benchmarks/compress_results.py --runs runs/compress [--rescore]
 
 Reads each shipped report (gancomp_lite/results/compress_<arch>-quick.json, written by
 `gancomp-lite compress ... --ship`), copies each run's faces.png and search.png from `--runs`
 into docs/img/, and writes one section per family: the command, Table 3, Table 1 with 95% intervals
-and the paired difference, the search, the faces.
+and the paired difference, the search, the faces. `--rescore` first scores every shipped student and
+its teacher again on the current test split with the current judge (after the measurement changed;
+the weights do not), rewriting the shipped reports.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from gancomp_lite.checkpoint import read_manifest
-from gancomp_lite.compress.pipeline import SHIPPED_FILE, shipped_reports, shipped_table
+from gancomp_lite.compress.pipeline import SHIPPED_FILE, rescore_shipped, shipped_reports, shipped_table
 from gancomp_lite.teachers import WEIGHTS_DIR
 from gancomp_lite.compress.report import markdown
 
@@ -26,7 +28,12 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/compress"))
     parser.add_argument("--preset", default="quick")
     parser.add_argument("--out", type=Path, default=DOCS / "results.md")
+    parser.add_argument("--rescore", action="store_true", help="score the shipped students again first")
     args = parser.parse_args()
+    if args.rescore:
+        for arch in shipped_reports(args.preset):
+            rescore_shipped(arch, args.preset)
+            print(f"rescored {arch}", flush=True)
     reports = shipped_reports(args.preset)
     lines = ["# Compressed quick teachers: results", "",
              "Every figure below comes from the `gancomp-lite compress` command given in its section (quick "

@@ -48,7 +48,7 @@ from gancomp_lite.checkpoint import atomic_write_bytes, move_aside, sha256_file
 from gancomp_lite.compress.distillation import sources_fingerprint
 from gancomp_lite.compress.export import export_all
 from gancomp_lite.compress.finetune import finetune, subnet_from_supernet
-from gancomp_lite.compress.report import build_report, markdown as report_markdown, plot_search
+from gancomp_lite.compress.report import build_report, markdown as report_markdown, plot_search, score_on_test
 from gancomp_lite.figures import save_figure
 from gancomp_lite.compress.search import METRICS, STRATEGIES, CandidateScorer, SearchError, search, validation_subset
 from gancomp_lite.compress.supernet import SAMPLING_RULES, student_design, train_supernet
@@ -385,6 +385,36 @@ def ship(out: Path, weights_dir: Path | None = None, results_dir: Path = RESULTS
     _write_json(Path(results_dir) / f"compress_{name}.json", report)
     _write_json(Path(results_dir) / f"search_{name}.json", json.loads((out / "search.json").read_text()))
     return target
+
+
+def rescore_shipped(arch: str, preset: str = "quick", weights_dir: Path | None = None,
+                    results_dir: Path = RESULTS_DIR, progress: bool = True) -> dict[str, Any]:
+    """Score a shipped student and its teacher again on today's test split with today's judge.
+
+    For when the measurement changes (more test identities, a new judge) and the weights do not: the
+    shipped report's scoring fields and the student's manifest metrics are rewritten; cost, search
+    and command stay as the compression wrote them.
+    """
+    from gancomp_lite.checkpoint import load_checkpoint, save_checkpoint
+    from gancomp_lite.evaluate import load_generator
+    from gancomp_lite.teachers import WEIGHTS_DIR, quick_splits
+
+    student_path = Path(weights_dir or WEIGHTS_DIR) / SHIPPED_FILE.format(arch=arch, preset=preset)
+    report_path = Path(results_dir) / f"compress_{arch}-{preset}.json"
+    if not (student_path.exists() and report_path.exists()):
+        raise CompressError(f"no shipped {preset} {arch} student to rescore ({student_path.name} and {report_path.name})")
+    bundle = load_bundle(arch, preset, weights_dir)
+    state, manifest = load_checkpoint(student_path)
+    if manifest.get("teacher", {}).get("sha256") != sha256_file(bundle.path):
+        raise CompressError(f"{student_path.name} was compressed from another {arch} teacher than the shipped one: "
+                            "compress it again instead of rescoring it")
+    scores = score_on_test(preset, bundle.generator, load_generator(student_path), quick_splits(preset, seed=0).test,
+                           weights_dir, progress)
+    report = {**json.loads(report_path.read_text()), **scores}
+    _write_json(report_path, report)
+    save_checkpoint(student_path, state, {**{k: v for k, v in manifest.items() if k not in ("file", "sha256")},
+                                          "metrics": scores["student"], "scored_by": scores["scored_by"]})
+    return report
 
 
 def shipped_reports(preset: str = "quick", results_dir: Path = RESULTS_DIR) -> dict[str, dict[str, Any]]:

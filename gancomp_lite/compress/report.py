@@ -45,12 +45,25 @@ def _scores(result: Mapping[str, Any]) -> dict[str, Any]:
     return {k: result[k] for k in keys if k in result}
 
 
+def score_on_test(preset: str, teacher: nn.Module, student: nn.Module, test, weights_dir: Path | None = None,
+                  progress: bool = True) -> dict[str, Any]:
+    """Teacher and student scored by the judge on the same test probes: the report's scoring fields."""
+    judge, scored_by = scoring_network(preset, weights_dir)
+    teacher_result = evaluate(test, judge, teacher, per_probe=True, progress=progress)
+    student_result = evaluate(test, judge, student.eval(), per_probe=True, progress=progress)
+    return {
+        "raw": {"rank1": teacher_result["rank1_raw"], "rank1_ci": teacher_result.get("rank1_raw_ci")},
+        "teacher": _scores(teacher_result), "student": _scores(student_result),
+        "paired_difference": compare(teacher_result, student_result), "scored_by": scored_by,
+        "test": {"identities": teacher_result["n_identities"], "probes": teacher_result["n_probes"]},
+    }
+
+
 def build_report(settings, bundle, student: nn.Module, config: Mapping[str, int], budget: int, splits, out: Path,
                  found: Mapping[str, Any], weights_dir: Path | None = None, progress: bool = True) -> dict[str, Any]:
     """Score teacher and student on the test split, draw the faces; the report dict (see `markdown`)."""
     from gancomp_lite.models.registry import channel_space
 
-    judge, scored_by = scoring_network(settings.preset, weights_dir)
     teacher_cost, student_cost = bundle.cost_models()
     space = channel_space(bundle.arch, bundle.size, **bundle.student_knobs)
     table3 = {"convention": CONVENTION,
@@ -59,18 +72,12 @@ def build_report(settings, bundle, student: nn.Module, config: Mapping[str, int]
                           "params": student_cost.params(config)}}
     table3["macs_ratio"] = table3["teacher"]["macs"] / table3["student"]["macs"]
     table3["params_ratio"] = table3["teacher"]["params"] / table3["student"]["params"]
-    teacher_result = evaluate(splits.test, judge, bundle.generator, per_probe=True, progress=progress)
-    student_result = evaluate(splits.test, judge, student.eval(), per_probe=True, progress=progress)
-    paired = compare(teacher_result, student_result)
+    scores = score_on_test(settings.preset, bundle.generator, student, splits.test, weights_dir, progress)
     faces = out / "faces.png"
     rows = face_rows(splits.test, {"teacher": bundle.generator, "compressed": student})
     save_figure(faces_figure(rows), faces, dpi=100)
     return {
-        "arch": bundle.arch, "preset": settings.preset, "budget": budget, "table3": table3,
-        "raw": {"rank1": teacher_result["rank1_raw"], "rank1_ci": teacher_result.get("rank1_raw_ci")},
-        "teacher": _scores(teacher_result), "student": _scores(student_result),
-        "paired_difference": paired, "scored_by": scored_by,
-        "test": {"identities": teacher_result["n_identities"], "probes": teacher_result["n_probes"]},
+        "arch": bundle.arch, "preset": settings.preset, "budget": budget, "table3": table3, **scores,
         "search": {k: found[k] for k in ("strategy", "metric", "seconds", "candidates_per_second", "best", "validation",
                                           "budget", "cost_unit")
                    if k in found} | {"evaluated": len(found.get("candidates", []))},
