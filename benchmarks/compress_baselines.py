@@ -27,10 +27,11 @@ from gancomp_lite.compress.distillation import distill, sources_fingerprint
 from gancomp_lite.compress.finetune import finetune
 from gancomp_lite.compress.pipeline import (CONVENTION, CompressSettings, _make_d, _recipe_options, _train_config,
                                             load_bundle)
-from gancomp_lite.compress.report import scoring_network
+from gancomp_lite.compress.report import face_rows, faces_figure, scoring_network
 from gancomp_lite.compress.search import uniform_config
 from gancomp_lite.compress.supernet import build_supernet, extract_subnet
 from gancomp_lite.evaluate import compare, evaluate, load_generator
+from gancomp_lite.figures import save_figure
 from gancomp_lite.models.registry import channel_space
 from gancomp_lite.seeding import seed_everything
 from gancomp_lite.teachers import load_identity, quick_splits
@@ -39,7 +40,8 @@ from gancomp_lite.teachers import load_identity, quick_splits
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True, help="a finished `gancomp-lite compress` folder")
-    parser.add_argument("--md", type=Path, default=None, help="write the table here too")
+    parser.add_argument("--md", type=Path, default=None,
+                        help="write the table here too, and the faces beside it (img/compress_baselines_ARCH_faces.png)")
     args = parser.parse_args()
     recorded = json.loads((args.run / "settings.json").read_text())
     fingerprint = recorded.pop("fingerprint")          # the run's teacher and data: the baselines learn from the same
@@ -101,7 +103,12 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.md:
-        args.md.write_text(table + "\n")
+        faces = args.md.parent / "img" / f"compress_baselines_{arch}_faces.png"
+        short = dict(zip(models, ("searched", "uniform distilled", "uniform scratch")))
+        rows = face_rows(splits.test, {"teacher": bundle.generator} | {short[n]: m for n, m in models.items()})
+        save_figure(faces_figure(rows), faces, dpi=100)
+        args.md.write_text(table + f"\n\n![faces per |yaw|: profile, ground truth, teacher and the three students]"
+                                   f"(img/{faces.name})\n")
 
 
 if __name__ == "__main__":
