@@ -31,12 +31,15 @@ matplotlib.use("Agg")
 
 from gancomp_lite.bench import (bench, example_inputs, load_models, macs_by_layer_kind, roofline_points,  # noqa: E402
                                 time_by_layer_kind)
+from gancomp_lite.checkpoint import read_manifest  # noqa: E402
+from gancomp_lite.compress.pipeline import SHIPPED_FILE  # noqa: E402
 from gancomp_lite.latency import LatencyPredictor, describe  # noqa: E402
 from gancomp_lite.models.registry import channel_space  # noqa: E402
+from gancomp_lite.teachers import WEIGHTS_DIR  # noqa: E402
 from gancomp_lite.viz.bench import plot_roofline  # noqa: E402
 
 TPGAN_FULL_STUDENT = "16_16_40_80_152_152_80_40_16_232_128_64_24_64_16_16_40_80_152"   # 9.9x fewer MACs
-TPGAN_SHIPPED_STUDENT = "2_4_16_16_2_14_14_4_4_22_2_24_12_20_6_8_4_32_26"  # gancomp_lite/weights/tpgan-quick-compressed.pt
+TPGAN_SHIPPED = WEIGHTS_DIR / SHIPPED_FILE.format(arch="tpgan", preset="quick")
 CASES = {
     "resnet9-quick": {"arch": "resnet9", "config": "8_8_12_8_12_12_8_8", "student_arch": "mobile-resnet9"},
     "resnet9-256": {"arch": "resnet9", "size": 256, "knobs": {"ngf": 64}, "config": "16_16_32_16_32_32_16_16",
@@ -45,9 +48,9 @@ CASES = {
                     "config": channel_space("tpgan", 64, base=8, step=4).encode(
                         channel_space("tpgan", 64, base=8, step=4).smallest())},
     "tpgan-full": {"arch": "tpgan", "size": 128, "knobs": {}, "config": TPGAN_FULL_STUDENT},
-    "tpgan-shipped": {"arch": "tpgan", "student": "gancomp_lite/weights/tpgan-quick-compressed.pt"},
+    "tpgan-shipped": {"arch": "tpgan", "student": TPGAN_SHIPPED},
     "tpgan-shipped-dense": {"arch": "tpgan", "size": 64, "knobs": {"base": 8, "step": 2},
-                            "config": TPGAN_SHIPPED_STUDENT},
+                            "config": read_manifest(TPGAN_SHIPPED)["config"]},
 }
 
 
@@ -97,8 +100,9 @@ def main() -> None:
                     f"--threads {args.threads}", f"--backends {args.backends}", f"--warmup {args.warmup}",
                     f"--runs {args.runs}"] + (["--predictor"] if args.predictor else []))}
 
-    report = bench(case["arch"], case.get("student"), case.get("config"), case.get("size"), case.get("knobs"), args.backends.split(","),
-                   args.warmup, args.runs, args.threads, roofline=True, student_arch=case.get("student_arch"))
+    report = bench(case["arch"], case.get("student"), case.get("config"), case.get("size"), case.get("knobs"),
+                   args.backends.split(","), args.warmup, args.runs, args.threads, roofline=True,
+                   student_arch=case.get("student_arch"))
     result["bench"] = report.to_dict()
     print(report.to_markdown(), "\n", flush=True)
     plot_roofline(report.roofline["gmacs_per_s"], roofline_points(report.models),

@@ -89,9 +89,30 @@ def test_rescoring_refuses_a_student_of_another_teacher(tmp_path):
     weights, results = _copy_shipped(arch, tmp_path)
     path = weights / SHIPPED_FILE.format(arch=arch, preset="quick")
     state, manifest = load_checkpoint(path)
-    save_checkpoint(path, state, {**{k: v for k, v in manifest.items() if k not in ("file", "sha256")},
-                                  "teacher": {**manifest["teacher"], "sha256": "0" * 64}})
+    save_checkpoint(path, state, {**manifest, "teacher": {**manifest["teacher"], "sha256": "0" * 64}})
     before = (results / f"compress_{arch}-quick.json").read_bytes()
     with pytest.raises(CompressError, match="another .* teacher"):
         rescore_shipped(arch, weights_dir=weights, results_dir=results, progress=False)
     assert (results / f"compress_{arch}-quick.json").read_bytes() == before
+
+
+def test_ship_copies_a_finished_compression_into_the_package_folders(tmp_path):
+    from gancomp_lite.checkpoint import load_checkpoint, save_checkpoint
+    from gancomp_lite.compress.pipeline import CompressError, ship
+
+    out, weights, results = tmp_path / "run", tmp_path / "weights", tmp_path / "results"
+    for folder in (out, weights, results):
+        folder.mkdir()
+    with pytest.raises(CompressError, match="no finished compression"):
+        ship(out, weights_dir=weights, results_dir=results)
+    state = {"w": torch.arange(3.0)}
+    save_checkpoint(out / "student.pt", state, {"arch": "pim", "config": "1_2", "size": 64})
+    (out / "report.json").write_text(json.dumps({"arch": "pim", "preset": "quick", "table3": {}}))
+    (out / "search.json").write_text(json.dumps({"best": {"config": "1_2"}}))
+    target = ship(out, weights_dir=weights, results_dir=results)
+    shipped_state, manifest = load_checkpoint(target)
+    assert target.name == SHIPPED_FILE.format(arch="pim", preset="quick")
+    assert torch.equal(shipped_state["w"], state["w"]) and manifest["config"] == "1_2"
+    assert manifest["results"] == "compress_pim-quick.json" and manifest["sha256"] == sha256_file(target)
+    assert json.loads((results / "compress_pim-quick.json").read_text())["arch"] == "pim"
+    assert json.loads((results / "search_pim-quick.json").read_text())["best"]["config"] == "1_2"

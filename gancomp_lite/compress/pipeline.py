@@ -380,8 +380,7 @@ def ship(out: Path, weights_dir: Path | None = None, results_dir: Path = RESULTS
     state, manifest = load_checkpoint(out / "student.pt")
     name = f"{report['arch']}-{report['preset']}"
     target = Path(weights_dir or WEIGHTS_DIR) / SHIPPED_FILE.format(arch=report["arch"], preset=report["preset"])
-    save_checkpoint(target, state, {**{k: v for k, v in manifest.items() if k not in ("file", "sha256")},
-                                    "results": f"compress_{name}.json"})
+    save_checkpoint(target, state, {**manifest, "results": f"compress_{name}.json"})   # file, sha256: rewritten
     _write_json(Path(results_dir) / f"compress_{name}.json", report)
     _write_json(Path(results_dir) / f"search_{name}.json", json.loads((out / "search.json").read_text()))
     return target
@@ -412,8 +411,7 @@ def rescore_shipped(arch: str, preset: str = "quick", weights_dir: Path | None =
                            weights_dir, progress)
     report = {**json.loads(report_path.read_text()), **scores}
     _write_json(report_path, report)
-    save_checkpoint(student_path, state, {**{k: v for k, v in manifest.items() if k not in ("file", "sha256")},
-                                          "metrics": scores["student"], "scored_by": scores["scored_by"]})
+    save_checkpoint(student_path, state, {**manifest, "metrics": scores["student"], "scored_by": scores["scored_by"]})
     return report
 
 
