@@ -125,3 +125,12 @@ def test_a_resume_with_a_retrained_teacher_or_other_data_is_refused_naming_it(tm
 
     data["root"] = tmp_path / "data"                           # the same teacher and data: the old report
     assert P.compress(settings, out, weights_dir=weights, log=lambda message: None) == {"old": "report"}
+
+
+def test_students_take_their_teachers_objective_but_not_its_warm_up_from_scratch():
+    from gancomp_lite.teachers import QUICK_TEACHERS
+
+    teacher = QUICK_TEACHERS["crgan"].options
+    student = P._recipe_options("crgan")
+    assert teacher.get("warmup_steps", 0) > 0 and "warmup_steps" not in student
+    assert student == {k: v for k, v in teacher.items() if k != "warmup_steps"}

@@ -92,3 +92,20 @@ def test_identity_term_joins_the_paired_reconstruction_and_leaves_the_identity_n
                             identity_net=net, lambda_ip=1e-3)
     fake_only.setup("cpu", OptimConfig(lr=1e-3), total_steps=1)
     assert fake_only.train_step(_batch(), 0)["loss_EG_ip"] == 0.0     # a fake has no frontal to match
+
+
+def test_warmup_steps_run_the_paired_reconstruction_alone_then_the_full_objective():
+    torch.manual_seed(0)
+    gen = crgan.build(None, 64, base=8)
+    recipe = CRGANRecipe(gen, crgan.CRGANDiscriminator(64, base=8), warmup_steps=1)
+    recipe.setup("cpu", OptimConfig(lr=1e-3), total_steps=2)
+    critic = _snapshot(recipe.raw("D"))
+    metrics = recipe.train_step(_batch(), 0)
+    steps = {name: len(opt.state) for name, opt in recipe.optimizers.items()}
+    assert steps["E"] > 0 and steps["G"] > 0 and steps["D"] == 0 and not _changed(critic, recipe.raw("D"))
+    assert set(metrics) == {"loss_EG_rec", "recon_l1"}
+    metrics = recipe.train_step(_batch(), 1)                 # past the warm-up: both paths and the critic
+    assert "loss_D_gen" in metrics and _changed(critic, recipe.raw("D"))
+    assert recipe.manifest()["warmup_steps"] == 1
+    with pytest.raises(ValueError, match="warmup_steps"):
+        CRGANRecipe(gen, crgan.CRGANDiscriminator(64, base=8), warmup_steps=-1)

@@ -219,10 +219,11 @@ def _train_config(settings: CompressSettings, bundle: TeacherBundle, out_dir: Pa
 
 
 def _recipe_options(arch: str) -> dict[str, Any]:
-    """The family recipe's options as its quick teacher was trained with them."""
+    """The family recipe's options as its quick teacher was trained with them, less the warm-up from
+    scratch (a student starts from its teacher's weights)."""
     from gancomp_lite.teachers import QUICK_TEACHERS
 
-    options = dict(QUICK_TEACHERS[arch].options)
+    options = {k: v for k, v in QUICK_TEACHERS[arch].options.items() if k != "warmup_steps"}
     return {"g_steps": 1, **options} if arch == "tpgan" else options
 
 

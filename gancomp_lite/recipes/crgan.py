@@ -20,10 +20,18 @@ per-element mean, so the official 4 x (channel-summed L1) becomes `lambda_recon`
 take logits (the official code applies cross-entropy to softmaxed views); the gradient penalty is
 per sample and interpolates with the real image being scored (`gancomp_lite.losses.gradient_penalty`).
 
-Deviation, off by default (``lambda_ip`` = 0, the official objective): with an identity network, the
-paired reconstruction adds TP-GAN's identity-preserving term ``lambda_ip L_ip(x-bar-bar, x2)``. The
-official objective carries identity only through E's latent and the L1; on the quick set's 60
-training identities that latent learns one average face (rank-1 at chance, docs/teachers.md).
+Deviations, each off by default (the defaults are the official objective) and each measured in
+docs/teachers.md, section 4. The quick teacher uses the first three; with the official objective its
+latent carried no person (rank-1 at chance), and after the warm-up the official objective erased
+most of what the latent had learned within 500 steps, while either of the next two changes kept it:
+
+- ``warmup_steps``: the first steps run the paired reconstruction alone (E and G, L1 and E's view
+  term, no critic), so that the latent learns the person before the generation path joins;
+- ``p_reconstruct_fake`` = 0: every reconstruction is the paired one (none reconstructs G's
+  random-z images);
+- ``lambda_recon`` = 100 (official 12): the L1 leads the critic's terms;
+- ``lambda_ip`` > 0, with an identity network: TP-GAN's identity-preserving term on the paired
+  reconstruction ``lambda_ip L_ip(x-bar-bar, x2)``.
 
 Under DistributedDataParallel the generation path leaves E unused, so the recipe asks the Trainer
 for ``find_unused_parameters``. The coin of the reconstruction path depends on (seed, step) only,
@@ -59,13 +67,16 @@ class CRGANRecipe(Recipe):
     def __init__(self, generator: CRGAN, discriminator: CRGANDiscriminator, *, lambda_gp: float = 10.0,
                  lambda_recon: float = 12.0, lambda_view_encoder: float = 0.01, p_reconstruct_fake: float = 0.5,
                  betas: tuple[float, float] = (0.0, 0.9), seed: int = 0,
-                 identity_net: nn.Module | None = None, lambda_ip: float = 0.0):
+                 identity_net: nn.Module | None = None, lambda_ip: float = 0.0, warmup_steps: int = 0):
         super().__init__()
         if discriminator.views != generator.views or discriminator.size != generator.size:
             raise ValueError(f"CR-GAN D ({discriminator.views} views, {discriminator.size}px) does not match "
                              f"G ({generator.views} views, {generator.size}px)")
         if not 0.0 <= p_reconstruct_fake <= 1.0:
             raise ValueError(f"p_reconstruct_fake must be a probability, got {p_reconstruct_fake}")
+        if warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+        self.warmup_steps = int(warmup_steps)
         self.lambda_gp, self.lambda_recon = float(lambda_gp), float(lambda_recon)
         self.lambda_view_encoder, self.p_reconstruct_fake = float(lambda_view_encoder), float(p_reconstruct_fake)
         self.betas, self.seed = tuple(betas), int(seed)
@@ -101,6 +112,8 @@ class CRGANRecipe(Recipe):
         n = x1.shape[0]
         v1 = yaw_to_view(batch["yaw"], gen.views).to(x1.device)
         v2 = torch.full_like(v1, gen.frontal_view)
+        if step < self.warmup_steps:
+            return self._warmup_step(x1, v1, x2, v2)
 
         # --- generation path
         with self.autocast():
@@ -137,6 +150,22 @@ class CRGANRecipe(Recipe):
                 "loss_EG_rec": loss_eg.item(), "recon_l1": l1.item(), "reconstruct_fake": float(fake_case),
                 **{f"loss_EG_{name}": term.item() for name, term in extra.items()}}
 
+    def _warmup_step(self, x1: torch.Tensor, v1: torch.Tensor, x2: torch.Tensor,
+                     v2: torch.Tensor) -> dict[str, float]:
+        """The paired reconstruction path without the critic: E and G learn to carry the person through
+        the latent before the generation path and the adversarial terms join."""
+        with self.autocast():
+            out = self.run("G", x1, v2, method="forward_all")
+            l1 = reconstruction_loss(out["image"], x2)
+            extra = self._extra_terms(out, x1, v2)
+            if self.lambda_ip > 0:
+                extra["ip"] = self.lambda_ip * self._identity_loss(out["image"], x2)
+            loss = (self.lambda_recon * l1 + self.lambda_view_encoder * view_classification_loss(out["view_logits"], v1)
+                    + sum(extra.values()))
+        self.optimize(loss, "E", "G")
+        return {"loss_EG_rec": loss.item(), "recon_l1": l1.item(),
+                **{f"loss_EG_{name}": term.item() for name, term in extra.items()}}
+
     def _identity_loss(self, image: torch.Tensor, frontal: torch.Tensor) -> torch.Tensor:
         net = self.raw("I")
         with torch.no_grad():
@@ -153,4 +182,4 @@ class CRGANRecipe(Recipe):
         return {**super().manifest(), "arch": "crgan", "size": gen.size, "views": gen.views,
                 "lambda_gp": self.lambda_gp, "lambda_recon": self.lambda_recon,
                 "lambda_view_encoder": self.lambda_view_encoder, "p_reconstruct_fake": self.p_reconstruct_fake,
-                "lambda_ip": self.lambda_ip}
+                "lambda_ip": self.lambda_ip, "warmup_steps": self.warmup_steps}
