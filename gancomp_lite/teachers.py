@@ -130,9 +130,9 @@ ROLES: dict[str, tuple[IdentitySpec, str, str]] = {   # role -> (spec, file patt
 # area), tv 8e-8 (1e-3 / (3 x 64^2) on the summed TV), ce 6e-4 (10 / 128^2), and L_ip at a tenth of the
 # paper's 3e-3: at 3e-3 the identity term was three times the pixel term and drew grey, striped faces.
 PIXEL_LED_TPGAN = TPGANLossWeights(ip=3e-4, tv=8e-8, local=0.3, ce=6e-4)
-# The quick CR-GAN: the paired reconstruction alone first (3000 steps), then the two-path objective with
-# every reconstruction paired and the L1 at 100. With the official objective from scratch (or after the
-# warm-up) the latent carries no person: rank-1 at chance (docs/teachers.md, section 4).
+# The quick CR-GAN: the paired reconstruction alone first (3000 steps, which gets there sooner), then the
+# two-path objective with every reconstruction paired and the L1 at 100. With the official objective
+# from scratch (or after the warm-up) the latent carries no person (docs/teachers.md, section 4).
 IDENTITY_CARRYING_CRGAN = {"warmup_steps": 3000, "p_reconstruct_fake": 0.0, "lambda_recon": 100.0}
 # Sized so each teacher trains in at most about 40 minutes on one CPU core (5-11 epochs of the quick
 # set), with room to compress (>= 6x in MACs between the teacher and the smallest sub-network).
