@@ -19,7 +19,6 @@ import json
 import time
 from pathlib import Path
 
-import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 

@@ -137,19 +137,13 @@ class CRGANRecipe(Recipe):
         self.optimize(loss_d_rec, "D")
         with self.autocast():
             view_logits, scores = self.run("D", x_bar_bar)
-            l1 = reconstruction_loss(x_bar_bar, target)
-            extra = self._extra_terms(out, source, view)
-            if self.lambda_ip > 0:       # the paired case only: a fake has no frontal to match
-                extra["ip"] = (x_bar_bar.new_zeros(()) if fake_case
-                               else self.lambda_ip * self._identity_loss(x_bar_bar, x2))
+            l1, encoder_view, extra = self._reconstruction_terms(out, source, view, target, v1, paired=not fake_case)
             loss_eg = (generator_loss(scores, "wgan") + self.lambda_recon * l1
                        + view_classification_loss(view_logits, view)
-                       + self.lambda_view_encoder * view_classification_loss(out["view_logits"], v1)
-                       + sum(extra.values()))
+                       + self.lambda_view_encoder * encoder_view + sum(extra.values()))
         self.optimize(loss_eg, *(("E",) if fake_case else ("E", "G")))
         return {"loss_D_gen": loss_d_gen.item(), "loss_G_gen": loss_g_gen.item(), "loss_D_rec": loss_d_rec.item(),
-                "loss_EG_rec": loss_eg.item(), "recon_l1": l1.item(), "reconstruct_fake": float(fake_case),
-                **{f"loss_EG_{name}": term.item() for name, term in extra.items()}}
+                **self._reconstruction_metrics(loss_eg, l1, extra), "reconstruct_fake": float(fake_case)}
 
     def _warmup_step(self, x1: torch.Tensor, v1: torch.Tensor, x2: torch.Tensor,
                      v2: torch.Tensor) -> dict[str, float]:
@@ -157,13 +151,25 @@ class CRGANRecipe(Recipe):
         the latent before the generation path and the adversarial terms join."""
         with self.autocast():
             out = self.run("G", x1, v2, method="forward_all")
-            l1 = reconstruction_loss(out["image"], x2)
-            extra = self._extra_terms(out, x1, v2)
-            if self.lambda_ip > 0:
-                extra["ip"] = self.lambda_ip * self._identity_loss(out["image"], x2)
-            loss = (self.lambda_recon * l1 + self.lambda_view_encoder * view_classification_loss(out["view_logits"], v1)
-                    + sum(extra.values()))
+            l1, encoder_view, extra = self._reconstruction_terms(out, x1, v2, x2, v1, paired=True)
+            loss = self.lambda_recon * l1 + self.lambda_view_encoder * encoder_view + sum(extra.values())
         self.optimize(loss, "E", "G")
+        return self._reconstruction_metrics(loss, l1, extra)
+
+    def _reconstruction_terms(self, out: dict[str, torch.Tensor], source: torch.Tensor, view: torch.Tensor,
+                              target: torch.Tensor, source_view: torch.Tensor, paired: bool
+                              ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """The reconstruction's critic-free terms: L1 to `target`, E's view term on `source_view` and the
+        weighted extra terms (L_ip on a paired reconstruction only: a fake has no frontal to match)."""
+        l1 = reconstruction_loss(out["image"], target)
+        extra = self._extra_terms(out, source, view)
+        if self.lambda_ip > 0:
+            extra["ip"] = (self.lambda_ip * self._identity_loss(out["image"], target) if paired
+                           else out["image"].new_zeros(()))
+        return l1, view_classification_loss(out["view_logits"], source_view), extra
+
+    @staticmethod
+    def _reconstruction_metrics(loss: torch.Tensor, l1: torch.Tensor, extra: dict[str, torch.Tensor]) -> dict[str, float]:
         return {"loss_EG_rec": loss.item(), "recon_l1": l1.item(),
                 **{f"loss_EG_{name}": term.item() for name, term in extra.items()}}
 
