@@ -48,7 +48,7 @@ def main() -> None:
     settings = CompressSettings(**recorded)
     torch.set_num_threads(settings.threads)            # the run's count: CPU float sums depend on it
     report = json.loads((args.run / "report.json").read_text())
-    bundle = load_bundle(settings.teacher, settings.preset)
+    bundle = load_bundle(settings.teacher, settings.preset, min_width=settings.min_width)
     arch, knobs, size = bundle.arch, bundle.student_knobs, bundle.size
     space = channel_space(arch, size, **knobs)
     _, cost = bundle.cost_models()

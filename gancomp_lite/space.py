@@ -33,10 +33,13 @@ class ChannelSpace:
     @classmethod
     def uniform(cls, arch: str, teacher: Mapping[str, int], step: int = 8, min_width: int | None = None,
                 multipliers: Mapping[str, int] | None = None) -> "ChannelSpace":
-        """Every group may take any multiple of `step` from `min_width` (default `step`) up to its teacher width."""
+        """Every group may take any multiple of `step` from `min_width` (default `step`) up to its teacher width
+        (a group narrower than `min_width` keeps its teacher width only)."""
+        if step < 1 or (min_width is not None and min_width < 1):
+            raise ConfigError(f"{arch}: step and min_width must be positive, got step={step}, min_width={min_width}")
         groups = []
+        lowest = min_width or step
         for name, width in teacher.items():
-            lowest = min_width or step
             choices = tuple(range(width - width % step, lowest - 1, -step)) or (width,)
             if choices[0] != width:
                 choices = (width,) + choices
@@ -88,6 +91,8 @@ class ChannelSpace:
                     why = "must be positive"
                 elif value > group.teacher:
                     why = f"is wider than the teacher ({group.teacher})"
+                elif value < min(group.choices):
+                    why = f"is narrower than the space allows ({min(group.choices)})"
                 else:
                     why = "is not an allowed step"
                 raise ConfigError(f"{self.arch} group {group.name!r}: {value} {why}; allowed {list(group.choices)}")

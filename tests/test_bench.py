@@ -176,7 +176,7 @@ def test_cli_prints_json(capsys):
 def test_cli_names_the_bad_group(capsys):
     assert main(["bench", "--teacher", "resnet9", "--config", "3_4_8_4_8_8_4_4", "--size", "16", "--knob", "ngf=8",
                  "--knob", "step=4", "--runs", "1"]) == 2
-    assert "group 'c0': 3 is not an allowed step" in capsys.readouterr().err
+    assert "group 'c0': 3 is narrower than the space allows (4)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["bench", "--teacher", "resnet9", "--runs", "0"])
 

@@ -27,6 +27,19 @@ def test_budgets_outside_the_student_space_are_refused_naming_the_range(tmp_path
     assert not (tmp_path / "x").exists()                      # nothing written, nothing trained
 
 
+def test_min_width_narrows_the_student_space_and_the_budgets_it_can_meet():
+    wide, narrow = P.load_bundle("pim", "quick"), P.load_bundle("pim", "quick", min_width=2)
+    space = P.channel_space("pim", narrow.size, **narrow.student_knobs)
+    assert all(min(g.choices) == 2 for g in space.groups)
+    (low, high), (wide_low, wide_high) = P.budget_range(narrow), P.budget_range(wide)
+    assert high == wide_high and low > wide_low and high / low < 20 <= wide_high / wide_low
+    with pytest.raises(P.CompressError, match=f"{low:,}"):
+        P.resolve_budget(P.CompressSettings("pim", ratio=20, min_width=2), narrow)
+    assert P.resolve_budget(P.CompressSettings("pim", ratio=20), wide) == int(wide_high / 20)
+    with pytest.raises(P.CompressError, match="--min-width"):
+        P.CompressSettings("pim", ratio=10, min_width=0)
+
+
 def test_settings_are_validated():
     with pytest.raises(P.CompressError, match="exactly one"):
         P.CompressSettings("tpgan", budget=1e6, ratio=10)
@@ -42,7 +55,7 @@ def test_settings_are_validated():
 def test_compress_end_to_end_then_resume_and_refuse_other_settings(tmp_path):
     out = tmp_path / "c"
     args = ["compress", "--teacher", "resnet9", "--ratio", "5", "--steps-supernet", "2", "--steps-finetune", "2",
-            "--candidates", "2", "--val-limit", "16", "--metric", "l1", "--out", str(out)]
+            "--candidates", "2", "--val-limit", "16", "--metric", "l1", "--min-width", "8", "--out", str(out)]
     assert main(args) == 0
     for name in ("settings.json", "search_scores.json", "search.json", "search.png", "student.pt", "student.json",
                  "student.ts", "student.onnx", "report.json", "report.md", "faces.png", "supernet/last.pt", "finetune/last.pt"):
@@ -58,6 +71,7 @@ def test_compress_end_to_end_then_resume_and_refuse_other_settings(tmp_path):
     saved = json.loads((out / "search_scores.json").read_text())["scores"]    # what a killed search would reuse
     assert {c["config"]: c["l1"] for c in search["candidates"]} == {key: m["l1"] for key, m in saved.items()}
     student = load_generator(out / "student.pt")
+    assert report_knobs(out)["min_width"] == 8 and min(student.config.values()) >= 8
     assert student.config == P.channel_space("resnet9", 64, **report_knobs(out)).decode(report["table3"]["student"]["config"])
     with torch.no_grad():
         assert student(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)

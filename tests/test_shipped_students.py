@@ -52,7 +52,8 @@ def _copy_shipped(arch: str, tmp_path):
 
 
 def _assert_close(got, want, where: str = "") -> None:
-    """Nested dicts and lists equal, numbers to 1e-6."""
+    """Nested dicts and lists equal; numbers to 1e-6, or 1e-4 relative: float32 sums (ID-FID's matrix square
+    root most) move in their last digits between CPUs, while one probe more or less moves a rank-1 by 1e-3."""
     if isinstance(want, dict):
         assert isinstance(got, dict) and sorted(got) == sorted(want), where
         for key in want:
@@ -62,7 +63,7 @@ def _assert_close(got, want, where: str = "") -> None:
         for i, (g, w) in enumerate(zip(got, want)):
             _assert_close(g, w, f"{where}[{i}]")
     elif isinstance(want, float):
-        assert got == pytest.approx(want, abs=1e-6), where
+        assert got == pytest.approx(want, rel=1e-4, abs=1e-6), where
     else:
         assert got == want, where
 

@@ -23,6 +23,18 @@ def test_uniform_choices_are_multiples_of_the_step_up_to_the_teacher(space):
     assert space.smallest() == {"stem": 8, "trunk": 8, "up": 8}
 
 
+def test_min_width_narrows_every_group_and_impossible_steps_are_refused():
+    narrow = ChannelSpace.uniform("toy", {"stem": 32, "up": 6}, step=4, min_width=12)
+    assert {g.name: g.choices for g in narrow.groups} == {"stem": (32, 28, 24, 20, 16, 12), "up": (6,)}
+    for step, min_width in ((0, None), (4, 0), (4, -4)):
+        with pytest.raises(ConfigError, match="positive"):
+            ChannelSpace.uniform("toy", {"stem": 32}, step=step, min_width=min_width)
+    pim = channel_space("pim", base=8, step=1, min_width=2)
+    assert set(pim.smallest().values()) == {2}
+    with pytest.raises(ConfigError, match=r"'enc0': 1 is narrower than the space allows \(2\)"):
+        pim.validate({**pim.smallest(), "enc0": 1})
+
+
 def test_widths_apply_the_multipliers(space):
     assert space.widths({"stem": 16, "trunk": 8, "up": 8}) == {"stem": 16, "trunk": 32, "up": 8}
 

@@ -84,6 +84,7 @@ class CompressSettings:
     steps_supernet: int | None = None
     steps_finetune: int | None = None
     sampling: str = "uniform"
+    min_width: int | None = None          # the student space's narrowest channel group (default: its width step)
     batch_size: int | None = None
     val_limit: int | None = 240           # validation probes the search scores each candidate on
     seed: int = 0
@@ -108,7 +109,8 @@ class CompressSettings:
             raise CompressError(f"--metric must be one of {list(METRICS)}, got {self.metric!r}")
         if self.sampling not in SAMPLING_RULES:
             raise CompressError(f"--sampling must be one of {list(SAMPLING_RULES)}, got {self.sampling!r}")
-        for name in ("steps_supernet", "steps_finetune", "batch_size", "candidates", "val_limit", "threads"):
+        for name in ("steps_supernet", "steps_finetune", "min_width", "batch_size", "candidates", "val_limit",
+                     "threads"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise CompressError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -146,7 +148,8 @@ class TeacherBundle:
                 CostModel.for_arch(self.arch, self.size, **self.student_knobs))
 
 
-def load_bundle(arch: str, preset: str, weights_dir: Path | None = None) -> TeacherBundle:
+def load_bundle(arch: str, preset: str, weights_dir: Path | None = None, min_width: int | None = None) -> TeacherBundle:
+    """The shipped teacher with its D, and the student design space (narrowest group `min_width`, default its step)."""
     from gancomp_lite.teachers import TEACHER_FILE, WEIGHTS_DIR, load_teacher
 
     weights_dir = Path(weights_dir or WEIGHTS_DIR)
@@ -154,7 +157,7 @@ def load_bundle(arch: str, preset: str, weights_dir: Path | None = None) -> Teac
     knobs = dict(manifest["knobs"])
     return TeacherBundle(arch, generator.float().eval(), discriminator.float(), manifest,
                          weights_dir / TEACHER_FILE.format(arch=arch, preset=preset), manifest["size"], knobs,
-                         student_design(arch, knobs, preset))
+                         student_design(arch, knobs, preset, min_width))
 
 
 def budget_range(bundle: TeacherBundle) -> tuple[int, int]:
@@ -258,7 +261,7 @@ def _compress(settings: CompressSettings, out: Path, weights_dir: Path | None, p
               fresh: bool) -> dict[str, Any]:
     from gancomp_lite.teachers import WEIGHTS_DIR, load_identity, quick_splits
 
-    bundle = load_bundle(settings.teacher, settings.preset, weights_dir)
+    bundle = load_bundle(settings.teacher, settings.preset, weights_dir, settings.min_width)
     budget = resolve_budget(settings, bundle)               # refuse before any training
     splits = quick_splits(settings.preset, seed=0)
     fingerprint = sources_fingerprint(bundle.manifest, splits.root, splits.train)
@@ -467,6 +470,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cmd.add_argument("--steps-supernet", type=int, default=None)
     cmd.add_argument("--steps-finetune", type=int, default=None)
     cmd.add_argument("--sampling", choices=SAMPLING_RULES, default="uniform")
+    cmd.add_argument("--min-width", type=int, default=None, metavar="C",
+                     help="no channel group of the student narrower than C (default: the design space's width step); "
+                          "narrows the supernet's sampling, the search and the smallest reachable budget")
     cmd.add_argument("--batch-size", type=int, default=None)
     cmd.add_argument("--seed", type=int, default=0)
     cmd.add_argument("--threads", type=int, default=1,
@@ -490,7 +496,7 @@ def _run(args: argparse.Namespace) -> int:
                                 latency_budget=args.latency_budget, preset=args.preset,
                                 search=args.search, metric=args.metric, candidates=args.candidates,
                                 steps_supernet=args.steps_supernet, steps_finetune=args.steps_finetune,
-                                sampling=args.sampling, batch_size=args.batch_size, val_limit=args.val_limit,
+                                sampling=args.sampling, min_width=args.min_width, batch_size=args.batch_size, val_limit=args.val_limit,
                                 seed=args.seed, threads=args.threads, ckpt_minutes=args.ckpt_minutes)
     report = compress(settings, args.out, weights_dir=args.weights, fresh=args.fresh)
     print(report_markdown(report))

@@ -59,12 +59,14 @@ STUDENT_DESIGN: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def student_design(arch: str, teacher_knobs: Mapping[str, Any], preset: str = "quick") -> dict[str, Any]:
-    """The knobs that build `arch`'s student supernet (the teacher's knobs plus the design overrides)."""
+def student_design(arch: str, teacher_knobs: Mapping[str, Any], preset: str = "quick",
+                   min_width: int | None = None) -> dict[str, Any]:
+    """The knobs that build `arch`'s student supernet (the teacher's knobs plus the design overrides; with
+    `min_width`, no group narrower than that)."""
     if preset not in STUDENT_DESIGN or arch not in STUDENT_DESIGN[preset]:
         raise ValueError(f"no student design for {arch!r} in preset {preset!r}; "
                          f"known: {sorted(STUDENT_DESIGN.get(preset, STUDENT_DESIGN['quick']))}")
-    return {**teacher_knobs, **STUDENT_DESIGN[preset][arch]}
+    return {**teacher_knobs, **STUDENT_DESIGN[preset][arch], **({"min_width": min_width} if min_width else {})}
 
 
 def uses_batchnorm(model: nn.Module) -> bool:

@@ -264,8 +264,9 @@ def init_weights(module: nn.Module) -> None:
 
 
 def space(base: int = 64, size: int = 128, views: int = 13, z_dim: int | None = None,
-          frontal_view: int | None = None, step: int = 8) -> ChannelSpace:
-    """E's stages "e0".."eN" and G's "g0".."gN"; each may take any multiple of `step` up to its teacher width.
+          frontal_view: int | None = None, step: int = 8, min_width: int | None = None) -> ChannelSpace:
+    """E's stages "e0".."eN" and G's "g0".."gN"; each may take any multiple of `step` from `min_width`
+    (default `step`) up to its teacher width.
 
     `views`, `z_dim` and `frontal_view` shape the model but no channel group (the registry passes
     the same knobs to `space` and `build`).
@@ -275,12 +276,14 @@ def space(base: int = 64, size: int = 128, views: int = 13, z_dim: int | None = 
     mults = stage_multipliers(size)
     teacher = {f"e{i}": m * base for i, m in enumerate(mults)}
     teacher.update({f"g{i}": m * base for i, m in enumerate(reversed(mults))})
-    return ChannelSpace.uniform("crgan", teacher, step=step)
+    return ChannelSpace.uniform("crgan", teacher, step=step, min_width=min_width)
 
 
 def build(config: Mapping[str, int] | None, size: int = 128, base: int = 64, views: int = 13,
-          z_dim: int | None = None, frontal_view: int | None = None, step: int = 8) -> CRGAN:
+          z_dim: int | None = None, frontal_view: int | None = None, step: int = 8,
+          min_width: int | None = None) -> CRGAN:
     """The CR-GAN frontalizer at `config` (None: the teacher widths of `base`)."""
-    channel_space = space(base=base, size=size, views=views, z_dim=z_dim, frontal_view=frontal_view, step=step)
+    channel_space = space(base=base, size=size, views=views, z_dim=z_dim, frontal_view=frontal_view, step=step,
+                          min_width=min_width)
     full = channel_space.teacher() if config is None else channel_space.validate(config)
     return CRGAN(full, size=size, views=views, z_dim=z_dim, frontal_view=frontal_view)

@@ -24,10 +24,11 @@ ARCH = "mobile-resnet9"
 SEPARABLE = ("c3", "c4", "c5")           # the residual blocks' groups
 
 
-def space(ngf: int = 64, step: int = 8) -> ChannelSpace:
-    return resnet_space(ARCH, ngf, step)
+def space(ngf: int = 64, step: int = 8, min_width: int | None = None) -> ChannelSpace:
+    return resnet_space(ARCH, ngf, step, min_width)
 
 
-def build(config: Mapping[str, int] | None, size: int, ngf: int = 64, step: int = 8) -> ResnetGenerator:
+def build(config: Mapping[str, int] | None, size: int, ngf: int = 64, step: int = 8,
+          min_width: int | None = None) -> ResnetGenerator:
     """The mobile ResNet-9 at `config` (None: the teacher, every group = ngf)."""
-    return ResnetGenerator(space(ngf, step), config, size, separable=SEPARABLE)
+    return ResnetGenerator(space(ngf, step, min_width), config, size, separable=SEPARABLE)

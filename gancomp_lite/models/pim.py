@@ -238,21 +238,23 @@ class DomainClassifier(nn.Module):
         return self.net(feature).squeeze(1)
 
 
-def space(base: int = 64, step: int = 8, feature_dim: int | None = None, template: Template | None = None
-          ) -> ChannelSpace:
-    """PIM's channel groups (see the layer table); each takes multiples of `step` up to its teacher width.
+def space(base: int = 64, step: int = 8, feature_dim: int | None = None, template: Template | None = None,
+          min_width: int | None = None) -> ChannelSpace:
+    """PIM's channel groups (see the layer table); each takes multiples of `step` from `min_width` (default
+    `step`) up to its teacher width.
 
     `feature_dim` (the identity feature's fixed width, default 4 * base) and `template` shape the
     model but no channel group.
     """
     if base < 1 or step < 1:
         raise ValueError(f"base and step must be positive, got base={base}, step={step}")
-    return ChannelSpace.uniform(ARCH, {name: m * base for name, m in MULTIPLIERS.items()}, step=step)
+    return ChannelSpace.uniform(ARCH, {name: m * base for name, m in MULTIPLIERS.items()}, step=step,
+                                min_width=min_width)
 
 
 def build(config: Mapping[str, int] | None, size: int = 128, base: int = 64, step: int = 8,
-          feature_dim: int | None = None, template: Template | None = None) -> PIM:
+          feature_dim: int | None = None, template: Template | None = None, min_width: int | None = None) -> PIM:
     """The PIM frontalizer at `config` (None: the teacher widths of `base`)."""
-    channel_space = space(base=base, step=step, feature_dim=feature_dim)
+    channel_space = space(base=base, step=step, feature_dim=feature_dim, min_width=min_width)
     full = channel_space.teacher() if config is None else channel_space.validate(config)
     return PIM(full, size=size, feature_dim=4 * base if feature_dim is None else feature_dim, template=template)

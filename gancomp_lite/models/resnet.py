@@ -41,11 +41,13 @@ BLOCK_HIDDEN = ("c3",) * 3 + ("c4",) * 3 + ("c5",) * 3
 TAPS = ("down2", "block3", "block6", "block9")
 
 
-def resnet_space(arch: str, ngf: int, step: int) -> ChannelSpace:
-    """c0..c7 each from ngf down to `step` in steps of `step` (GAN Compression: multiples of 8)."""
+def resnet_space(arch: str, ngf: int, step: int, min_width: int | None = None) -> ChannelSpace:
+    """c0..c7 each from ngf down to `min_width` (default `step`) in steps of `step` (GAN Compression:
+    multiples of 8)."""
     if ngf < 1 or step < 1:
         raise ValueError(f"{arch}: ngf and step must be positive, got ngf={ngf}, step={step}")
-    return ChannelSpace.uniform(arch, {g: ngf for g in GROUPS}, step=step, multipliers=MULTIPLIERS)
+    return ChannelSpace.uniform(arch, {g: ngf for g in GROUPS}, step=step, min_width=min_width,
+                              multipliers=MULTIPLIERS)
 
 
 def check_separable(arch: str, separable: Collection[str]) -> frozenset[str]:
@@ -107,12 +109,12 @@ class ResnetGenerator(nn.Module):
         return {tap: trunk for tap in self.taps}
 
 
-def space(ngf: int = 64, step: int = 8, separable: Collection[str] = ()) -> ChannelSpace:
+def space(ngf: int = 64, step: int = 8, separable: Collection[str] = (), min_width: int | None = None) -> ChannelSpace:
     check_separable(ARCH, separable)
-    return resnet_space(ARCH, ngf, step)
+    return resnet_space(ARCH, ngf, step, min_width)
 
 
 def build(config: Mapping[str, int] | None, size: int, ngf: int = 64, step: int = 8,
-          separable: Collection[str] = ()) -> ResnetGenerator:
+          separable: Collection[str] = (), min_width: int | None = None) -> ResnetGenerator:
     """The dense ResNet-9 at `config` (None: the teacher, every group = ngf)."""
-    return ResnetGenerator(space(ngf, step, separable), config, size, separable)
+    return ResnetGenerator(space(ngf, step, separable, min_width), config, size, separable)

@@ -127,12 +127,14 @@ def teacher_widths(base: int = 64, mirror_input: bool = True) -> dict[str, int]:
     }
 
 
-def space(base: int = 64, mirror_input: bool = True, step: int = 8, **build_knobs) -> ChannelSpace:
-    """TP-GAN's channel space: every group takes multiples of `step` up to its teacher width.
+def space(base: int = 64, mirror_input: bool = True, step: int = 8, min_width: int | None = None,
+          **build_knobs) -> ChannelSpace:
+    """TP-GAN's channel space: every group takes multiples of `step` from `min_width` (default `step`)
+    up to its teacher width.
 
     `build_knobs` (z_dim, noise_std, num_classes, separable, template) shape the generator but not its channel groups.
     """
-    return ChannelSpace.uniform(ARCH, teacher_widths(base, mirror_input), step=step)
+    return ChannelSpace.uniform(ARCH, teacher_widths(base, mirror_input), step=step, min_width=min_width)
 
 
 Box = tuple[int, int, int, int]
@@ -552,8 +554,9 @@ class TPGAN(nn.Module):
 
 def build(config: Mapping[str, int] | None, size: int, base: int = 64, mirror_input: bool = True, step: int = 8,
           z_dim: int = 100, noise_std: float = 0.02, num_classes: int = 0, separable: bool | Collection[str] = False,
-          template: Template | None = None) -> TPGAN:
-    """TP-GAN at `config` (validated against `space(base, mirror_input, step)`; None: the official widths)."""
+          template: Template | None = None, min_width: int | None = None) -> TPGAN:
+    """TP-GAN at `config` (validated against `space(base, mirror_input, step, min_width)`; None: the official
+    widths)."""
     if config is not None:
-        config = space(base, mirror_input, step).validate(config)
+        config = space(base, mirror_input, step, min_width).validate(config)
     return TPGAN(config, size, base, mirror_input, z_dim, noise_std, num_classes, separable, template)
