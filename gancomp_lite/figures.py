@@ -46,6 +46,7 @@ def plot_image_rows(rows: Mapping[str, torch.Tensor], n: int = 6, titles: Sequen
 
 
 def save_figure(fig: Figure, path: Path, dpi: int) -> None:
-    """Write `fig` to `path` and release it (pyplot keeps every open figure)."""
+    """Write `fig` to `path` (making its folder) and release it (pyplot keeps every open figure)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
