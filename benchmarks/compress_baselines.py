@@ -13,6 +13,8 @@ steps) fix the baselines:
 
 All three are scored on the test identities by the judge; differences are paired (same probes) with
 bootstrap intervals over identities. Resumable: each baseline trains in its own Trainer folder.
+`--md` rewrites the table and faces at the top of the file and keeps what follows its notes marker
+(the first time, the whole earlier file).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from gancomp_lite.checkpoint import atomic_write_bytes
 from gancomp_lite.compress.distillation import distill, sources_fingerprint
 from gancomp_lite.compress.finetune import finetune
 from gancomp_lite.compress.pipeline import (CONVENTION, CompressSettings, _make_d, _recipe_options, _train_config,
@@ -35,6 +38,15 @@ from gancomp_lite.figures import save_figure
 from gancomp_lite.models.registry import channel_space
 from gancomp_lite.seeding import seed_everything
 from gancomp_lite.teachers import load_identity, quick_splits
+
+NOTES_MARKER = "<!-- notes: kept when the table is regenerated -->"
+
+
+def write_markdown(path: Path, generated: str) -> None:
+    """`generated` at the top of `path`, then the notes marker and what followed it (or the whole earlier file)."""
+    old = path.read_text() if path.exists() else ""
+    notes = old.split(NOTES_MARKER, 1)[1] if NOTES_MARKER in old else "\n" + old
+    atomic_write_bytes(path, f"{generated}\n{NOTES_MARKER}{notes}".encode())
 
 
 def main() -> None:
@@ -107,8 +119,8 @@ def main() -> None:
         short = dict(zip(models, ("searched", "uniform distilled", "uniform scratch")))
         rows = face_rows(splits.test, {"teacher": bundle.generator} | {short[n]: m for n, m in models.items()})
         save_figure(faces_figure(rows), faces, dpi=100)
-        args.md.write_text(table + f"\n\n![faces per |yaw|: profile, ground truth, teacher and the three students]"
-                                   f"(img/{faces.name})\n")
+        write_markdown(args.md, table + f"\n\n![faces per |yaw|: profile, ground truth, teacher and the three students]"
+                                        f"(img/{faces.name})\n")
 
 
 if __name__ == "__main__":
