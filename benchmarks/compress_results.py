@@ -12,15 +12,25 @@ the weights do not), rewriting the shipped reports.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 
 from gancomp_lite.checkpoint import read_manifest
-from gancomp_lite.compress.pipeline import SHIPPED_FILE, rescore_shipped, shipped_reports, shipped_table
+from gancomp_lite.compress.pipeline import (RESULTS_DIR, SHIPPED_FILE, rescore_shipped, shipped_reports,
+                                            shipped_table)
 from gancomp_lite.teachers import WEIGHTS_DIR
 from gancomp_lite.compress.report import markdown
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def produced_shipped(run: Path, arch: str, preset: str) -> bool:
+    """True when `run` is the folder that produced the shipped student: its search table is the shipped one
+    (a re-run of the same command on another CPU can choose another student)."""
+    shipped = RESULTS_DIR / f"search_{arch}-{preset}.json"
+    return (run / "search.json").exists() and json.loads((run / "search.json").read_text()) == \
+        json.loads(shipped.read_text())
 
 
 def main() -> None:
@@ -44,10 +54,11 @@ def main() -> None:
         manifest = read_manifest(WEIGHTS_DIR / SHIPPED_FILE.format(arch=arch, preset=args.preset))
         run = Path(manifest["command"].split("--out ")[1].split()[0]) if "--out " in manifest.get("command", "") \
             else args.runs / f"{arch}-{args.preset}"
-        for name in ("faces", "search"):
-            source = run / f"{name}.png"
-            if source.exists():
-                shutil.copyfile(source, DOCS / "img" / f"compress_{arch}_{name}.png")
+        if produced_shipped(run, arch, args.preset):
+            for name in ("faces", "search"):
+                shutil.copyfile(run / f"{name}.png", DOCS / "img" / f"compress_{arch}_{name}.png")
+        elif run.exists():
+            print(f"{arch}: {run} did not produce the shipped student; its pictures in docs/img are kept")
         section = markdown({**report, "faces": f"img/compress_{arch}_faces.png"}).replace("# Compressed", "## Compressed", 1)
         lines += [section, f"Command: `{manifest.get('command', '?')}`", "",
                   f"![search: every candidate's MACs against its validation score](img/compress_{arch}_search.png)",
