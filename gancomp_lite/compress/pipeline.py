@@ -496,7 +496,8 @@ def _run(args: argparse.Namespace) -> int:
                                 latency_budget=args.latency_budget, preset=args.preset,
                                 search=args.search, metric=args.metric, candidates=args.candidates,
                                 steps_supernet=args.steps_supernet, steps_finetune=args.steps_finetune,
-                                sampling=args.sampling, min_width=args.min_width, batch_size=args.batch_size, val_limit=args.val_limit,
+                                sampling=args.sampling, min_width=args.min_width, batch_size=args.batch_size,
+                                val_limit=args.val_limit,
                                 seed=args.seed, threads=args.threads, ckpt_minutes=args.ckpt_minutes)
     report = compress(settings, args.out, weights_dir=args.weights, fresh=args.fresh)
     print(report_markdown(report))
