@@ -12,7 +12,9 @@ steps) fix the baselines:
   random D), the same total steps.
 
 All three are scored on the test identities by the judge; differences are paired (same probes) with
-bootstrap intervals over identities. Resumable: each baseline trains in its own Trainer folder.
+bootstrap intervals over identities. `--test-ids 500` scores them on the large test split
+(`teachers.large_test_split`: the same training identities, 500 test identities) instead of the
+standard 20, which resolves paired differences to about a point. Resumable: each baseline trains in its own Trainer folder.
 `--md` rewrites the table and faces at the top of the file and keeps what follows its notes marker
 (the first time, the whole earlier file).
 """
@@ -37,7 +39,7 @@ from gancomp_lite.evaluate import compare, evaluate, load_generator
 from gancomp_lite.figures import save_figure
 from gancomp_lite.models.registry import channel_space
 from gancomp_lite.seeding import seed_everything
-from gancomp_lite.teachers import load_identity, quick_splits
+from gancomp_lite.teachers import large_test_split, load_identity, quick_splits
 
 NOTES_MARKER = "<!-- notes: kept when the table is regenerated -->"
 
@@ -54,6 +56,8 @@ def main() -> None:
     parser.add_argument("--run", type=Path, required=True, help="a finished `gancomp-lite compress` folder")
     parser.add_argument("--md", type=Path, default=None,
                         help="write the table here too, and the faces beside it (img/compress_baselines_ARCH_faces.png)")
+    parser.add_argument("--test-ids", type=int, default=None,
+                        help="score on a large test split of this many identities (e.g. 500) instead of the standard one")
     args = parser.parse_args()
     recorded = json.loads((args.run / "settings.json").read_text())
     fingerprint = recorded.pop("fingerprint")          # the run's teacher and data: the baselines learn from the same
@@ -91,12 +95,14 @@ def main() -> None:
     judge, scored_by = scoring_network(settings.preset)
     models = {"searched + fine-tuned (compress)": load_generator(args.run / "student.pt"),
               "uniform widths, distilled": tuned.student, "uniform widths, from scratch": scratch.student}
-    results = {name: evaluate(splits.test, judge, model, per_probe=True, progress=False) for name, model in models.items()}
+    test = large_test_split(settings.preset, identities=args.test_ids) if args.test_ids else splits.test
+    results = {name: evaluate(test, judge, model, per_probe=True, progress=True) for name, model in models.items()}
     searched = results["searched + fine-tuned (compress)"]
     configs = {"searched + fine-tuned (compress)": report["table3"]["student"]["config"],
                "uniform widths, distilled": space.encode(config), "uniform widths, from scratch": space.encode(config)}
     lines = [f"At equal MACs on {arch} (budget {report['budget'] / 1e6:.1f} M MACs, {CONVENTION} convention; "
-             f"{steps} training steps each; test split scored by the {scored_by['role']} `{scored_by['file']}`)", "",
+             f"{steps} training steps each; {searched['n_identities']} test identities, {searched['n_probes']} probes, "
+             f"scored by the {scored_by['role']} `{scored_by['file']}`)", "",
              "| student | config | MACs (M) | rank-1 mean [95% CI] | searched − this [95% CI] | L1 | SSIM |",
              "|---|---|---|---|---|---|---|"]
     for name, result in results.items():
@@ -110,14 +116,15 @@ def main() -> None:
         lines.append(f"| {name} | `{configs[name]}` | {cost.macs(space.decode(configs[name]), CONVENTION) / 1e6:.1f} | "
                      f"{100 * result['rank1']['mean']:.1f} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}] | {paired} | "
                      f"{result['l1']:.4f} | {result['ssim']:.3f} |")
-    lines += ["", f"Command: `python benchmarks/compress_baselines.py --run {args.run}` "
+    flag = f" --test-ids {args.test_ids}" if args.test_ids else ""
+    lines += ["", f"Command: `python benchmarks/compress_baselines.py --run {args.run}{flag}` "
               f"({time.perf_counter() - started:.0f} s in this call)."]
     table = "\n".join(lines)
     print(table)
     if args.md:
         faces = args.md.parent / "img" / f"compress_baselines_{arch}_faces.png"
         short = dict(zip(models, ("searched", "uniform distilled", "uniform scratch")))
-        rows = face_rows(splits.test, {"teacher": bundle.generator} | {short[n]: m for n, m in models.items()})
+        rows = face_rows(test, {"teacher": bundle.generator} | {short[n]: m for n, m in models.items()})
         save_figure(faces_figure(rows), faces, dpi=100)
         write_markdown(args.md, table + f"\n\n![faces per |yaw|: profile, ground truth, teacher and the three students]"
                                         f"(img/{faces.name})\n")

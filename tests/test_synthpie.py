@@ -118,6 +118,16 @@ def test_same_seed_is_byte_identical(tree, tmp_path):
     assert files(tmp_path / "again") == files(root)
 
 
+def test_an_identity_renders_the_same_whatever_the_count(tree, tmp_path):
+    """What lets a larger test split keep the training identities' pixels (`teachers.large_test_split`)."""
+    root, _ = tree
+    render_synthpie(tmp_path / "more", **{**SMALL, "ids": 5})
+    more = files(tmp_path / "more")
+    pngs = {k: v for k, v in files(root).items() if k.endswith(".png")}
+    assert pngs and all(more[k] == v for k, v in pngs.items())
+    assert len([k for k in more if k.endswith(".png")]) == len(pngs) * 5 // 3
+
+
 def test_other_seed_differs(tree, tmp_path):
     root, _ = tree
     render_synthpie(tmp_path / "seed1", **{**SMALL, "ids": 1}, seed=1)

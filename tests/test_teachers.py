@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from gancomp_lite.checkpoint import CheckpointError, sha256_file
+from gancomp_lite.errors import InputError
 from gancomp_lite.models.registry import build
 from gancomp_lite.teachers import (
     IDENTITY_FILE,
@@ -19,12 +20,14 @@ from gancomp_lite.teachers import (
     WEIGHTS_DIR,
     build_discriminator,
     identity_sha256,
+    large_test_split,
     judge_sha256,
     load_identity,
     load_judge,
     load_teacher,
     near_frontal,
     options_manifest,
+    quick_splits,
     ship_teacher,
 )
 
@@ -193,3 +196,15 @@ def test_shipped_teacher_beats_the_raw_profiles_at_large_yaw(arch):
     rank1, raw = manifest["metrics"]["rank1"], manifest["metrics"]["rank1_raw"]
     assert all(rank1[yaw] > raw[yaw] for yaw in ("45", "60", "75", "90")), (rank1, raw)
     assert raw["90"] < 0.7 * raw["15"]                   # and large yaw is genuinely hard for the raw profiles
+
+
+def test_large_test_split_of_the_standard_count_is_the_standard_test_split():
+    """60 training + 20 test identities is the standard quick set: the same records, in the same order."""
+    large, standard = large_test_split("quick", identities=20), quick_splits("quick").test
+    assert [(r.profile.name, r.identity, r.yaw) for r in large.records] == \
+        [(r.profile.name, r.identity, r.yaw) for r in standard.records]
+
+
+def test_large_test_split_refuses_a_split_of_one():
+    with pytest.raises(InputError, match="at least 2 identities"):
+        large_test_split("quick", identities=1)
